@@ -1,0 +1,1 @@
+"""Local stand-ins for cloud services, started on free loopback ports."""

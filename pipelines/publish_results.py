@@ -1,0 +1,149 @@
+"""Batch job: publish every line of Vertex AI batch result files as BatchResultEvents on Kafka.
+
+Usage:
+    python -m pipelines.publish_results --input GLOB --bootstrap_servers HOST:PORT \
+        --topic batch-job-results --dead_letter_topic batch-job-results-dlq
+
+`--input` takes local paths or `gs://` URIs with globs and can be repeated, so
+the job also serves as a backfill tool over many days. Each line ends as
+exactly one of: an event on `--topic`, a dead letter with a reason, or a
+counted skip (blank lines). The summary checks that lines read = published +
+dead letters + skipped. The default runner is the local DirectRunner.
+"""
+
+import argparse
+import logging
+import sys
+from typing import Optional
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from pipelines.summary import counter_totals, write_summary_json
+from transforms.dead_letter_records import DEAD_LETTERS
+from transforms.dead_letters import WriteDeadLetters
+from transforms.jsonl_read import DEFAULT_BLOCK_SIZE, ReadResultLines
+from pipelines.common_options import KafkaOptions, kafka_connection
+from transforms.kafka_config import KafkaConfigError, KafkaConnection
+from transforms.kafka_write import DEFAULT_MAX_MESSAGE_BYTES, WriteToKafka
+from transforms.result_files import ResultFile, match_result_files
+from transforms.to_events import LineToEventFn
+
+_LOGGER = logging.getLogger(__name__)
+
+NAMESPACE = "publish_results"
+DEFAULT_DEAD_LETTER_TOPIC = "batch-job-results-dlq"
+
+
+class PublishResultsOptions(PipelineOptions):
+    """Options of the publish job; each is also a Flex Template parameter.
+
+    The Kafka options (`--bootstrap_servers`, `--kafka_config`,
+    `--kafka_config_secret`, `--max_message_bytes`, `--dead_letter_topic`,
+    `--summary_json`) are in `pipelines.common_options`.
+    """
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument(
+            "--input", action="append", required=True,
+            help="Result file path or glob, local or gs://BUCKET/...; repeat for several globs.")
+        parser.add_argument(
+            "--source_generation", default=None,
+            help="Object generation to read; only with an --input that names one file.")
+        parser.add_argument("--topic", default="batch-job-results", help="Topic for BatchResultEvents.")
+        parser.add_argument(
+            "--dead_letter_path", default=None,
+            help="Optional file prefix (local or gs://) for dead letters as JSONL files.")
+        parser.add_argument(
+            "--block_size_bytes", type=int, default=DEFAULT_BLOCK_SIZE,
+            help="Files larger than this are read in parallel blocks of this many bytes.")
+
+
+def build_publish_graph(pipeline: beam.Pipeline, files: list[ResultFile], *, connection: KafkaConnection,
+                        topic: str, dead_letter_topic: Optional[str], dead_letter_path: Optional[str] = None,
+                        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+                        block_size: int = DEFAULT_BLOCK_SIZE) -> dict:
+    """Add the publish steps to `pipeline`.
+
+    Returns:
+        The PCollections `lines`, `records` (Kafka records of events) and
+        `dead_letters`, for tests to inspect.
+    """
+    read = pipeline | "ReadResultLines" >> ReadResultLines(
+        files, max_line_bytes=max_message_bytes, block_size=block_size, namespace=NAMESPACE)
+
+    built = read.lines | "BuildEvents" >> beam.ParDo(LineToEventFn(NAMESPACE)).with_outputs(
+        DEAD_LETTERS, main="records")
+
+    oversized = built.records | "WriteEvents" >> WriteToKafka(
+        connection, topic, max_message_bytes=max_message_bytes, namespace=NAMESPACE,
+        counter_name="published")
+
+    dead_letters = (
+        (read[DEAD_LETTERS], built[DEAD_LETTERS], oversized)
+        | "CollectDeadLetters" >> beam.Flatten()
+        | "WriteDeadLetters" >> WriteDeadLetters(NAMESPACE, connection, dead_letter_topic or None,
+                                                 dead_letter_path))
+    return {"lines": read.lines, "records": built.records, "dead_letters": dead_letters}
+
+
+def summarize(result) -> dict:
+    """Return the run's accounting from its metrics, with `balanced` true when nothing is missing."""
+    totals = counter_totals(result, NAMESPACE)
+    summary = {
+        "lines_read": totals.get("lines_read", 0),
+        "published": totals.get("published", 0),
+        "dead_letters": totals.get("dead_letters", 0),
+        "skipped": totals.get("lines_skipped_blank", 0),
+    }
+    summary["balanced"] = summary["lines_read"] == summary["published"] + summary["dead_letters"] + summary["skipped"]
+    return summary
+
+
+def run(argv: Optional[list[str]] = None) -> dict:
+    """Run the publish job from command-line arguments and return its summary."""
+    options = PipelineOptions(argv)
+    publish = options.view_as(PublishResultsOptions)
+    kafka = options.view_as(KafkaOptions)
+    dead_letter_topic = DEFAULT_DEAD_LETTER_TOPIC if kafka.dead_letter_topic is None else kafka.dead_letter_topic
+    standard = options.view_as(StandardOptions)
+    if not standard.runner:
+        standard.runner = "DirectRunner"
+
+    files = match_result_files(publish.input, publish.source_generation)
+    _LOGGER.info("Publishing %d file(s) to topic %s: %s", len(files), publish.topic,
+                 ", ".join(f"{item.uri}#{item.generation}" for item in files))
+    connection = kafka_connection(options)
+
+    pipeline = beam.Pipeline(options=options)
+    build_publish_graph(pipeline, files, connection=connection, topic=publish.topic,
+                        dead_letter_topic=dead_letter_topic, dead_letter_path=publish.dead_letter_path,
+                        max_message_bytes=kafka.max_message_bytes, block_size=publish.block_size_bytes)
+    result = pipeline.run()
+    result.wait_until_finish()
+
+    summary = summarize(result)
+    _LOGGER.info("Publish summary: %s", summary)
+    if kafka.summary_json:
+        write_summary_json(kafka.summary_json, summary)
+    if not summary["balanced"]:
+        _LOGGER.error("Accounting does not balance: %s", summary)
+    return summary
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Command-line entry point; returns the process exit code."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        summary = run(argv)
+    except (FileNotFoundError, KafkaConfigError, ValueError) as error:
+        _LOGGER.error("%s", error)
+        return 2
+    print(f"lines_read={summary['lines_read']} published={summary['published']} "
+          f"dead_letters={summary['dead_letters']} skipped={summary['skipped']}")
+    return 0 if summary["balanced"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,284 @@
+"""Reading JSONL result files in parallel, as raw bytes with their line numbers.
+
+Files are cut into blocks of `block_size` bytes that are read in parallel. A
+block owns the lines that start inside it. Every line keeps its 1-based line
+number, which a split read cannot know by itself: a first pass counts the
+newlines in each block (a cheap `bytes.count`), and each block starts from the
+sum of the counts before it. Files of one block skip that pass, and gzip files
+are always read whole because they cannot be split.
+
+Lines are returned as bytes, not text, so that invalid UTF-8 reaches a dead
+letter unchanged. The reader handles:
+
+* LF and CRLF line ends (a CR right before the LF is removed);
+* a UTF-8 byte-order mark at the start of the file (removed);
+* a last line without a newline (kept);
+* blank and whitespace-only lines (skipped and counted);
+* lines longer than `max_line_bytes` (not buffered past that size: they become
+  a dead letter that keeps the first bytes and the real size).
+"""
+
+import dataclasses
+import logging
+import zlib
+from typing import Iterator, NamedTuple
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from transforms.dead_letter_records import DEAD_LETTERS, MAX_RAW_BYTES, make_dead_letter
+from transforms.result_files import ResultFile, iter_byte_range, iter_gunzipped
+
+_LOGGER = logging.getLogger(__name__)
+
+UTF8_BOM = b"\xef\xbb\xbf"
+DEFAULT_BLOCK_SIZE = 64 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class FileBlock:
+    """A byte range `[start, end)` of a result file; block 0 starts the file."""
+
+    file: ResultFile
+    index: int
+    start: int
+    end: int
+
+    @property
+    def is_last(self) -> bool:
+        return self.end >= self.file.size
+
+
+class Line(NamedTuple):
+    """One non-blank line of a result file.
+
+    Attributes:
+        file: The file it was read from.
+        number: 1-based line number.
+        data: The line without its line end, BOM or CR.
+    """
+
+    file: ResultFile
+    number: int
+    data: bytes
+
+
+class _RawLine(NamedTuple):
+    number: int
+    data: bytes
+    size: int  # Larger than len(data) when the line was too long to keep.
+
+
+def plan_blocks(result_file: ResultFile, block_size: int = DEFAULT_BLOCK_SIZE) -> list[FileBlock]:
+    """Cut a file into blocks; a gzip or empty file is one block."""
+    if result_file.is_gzip or result_file.size <= block_size:
+        return [FileBlock(result_file, 0, 0, max(result_file.size, 0))]
+    return [FileBlock(result_file, index, start, min(start + block_size, result_file.size))
+            for index, start in enumerate(range(0, result_file.size, block_size))]
+
+
+def count_newlines(block: FileBlock) -> int:
+    """Count the LF bytes in the block's byte range."""
+    return sum(chunk.count(b"\n") for chunk in iter_byte_range(block.file, block.start, block.end))
+
+
+def source_of(result_file: ResultFile, line_number) -> dict:
+    """Return the dead-letter `source` for a line of a result file."""
+    return {"uri": result_file.uri, "bucket": result_file.bucket, "object": result_file.object_name,
+            "generation": result_file.generation, "line": line_number}
+
+
+def iter_lines(chunks: Iterator[bytes], first_number: int, max_line_bytes: int,
+               start_offset: int = 0, stop_offset: float = float("inf")) -> Iterator[_RawLine]:
+    """Split a stream of chunks into numbered lines.
+
+    Args:
+        chunks: The bytes, starting at a line start at `start_offset`.
+        first_number: The number of the first line.
+        max_line_bytes: Lines longer than this keep only their first
+            `MAX_RAW_BYTES` bytes and report their real size, so memory stays
+            bounded by about `max_line_bytes` plus one chunk.
+        start_offset: The stream offset of the first byte of `chunks`.
+        stop_offset: Stop before a line that starts at or after this offset.
+            Reading stops there too, so a block does not read the whole file.
+
+    Yields:
+        Lines without their LF, with a final CR removed. A final line without
+        an LF is yielded too.
+    """
+    number = first_number
+    line_start = start_offset
+    pending = []  # Parts of the current, unfinished line.
+    pending_size = 0
+
+    for chunk in chunks:
+        if line_start >= stop_offset:
+            return
+        parts = chunk.split(b"\n")
+        for part in parts[:-1]:
+            if line_start >= stop_offset:
+                return
+            size = pending_size + len(part)
+            data = b"".join(pending) + part if pending else part
+            yield _finish_line(number, data, size, max_line_bytes)
+            number += 1
+            line_start += size + 1
+            pending = []
+            pending_size = 0
+
+        tail = parts[-1]
+        if tail:
+            pending_size += len(tail)
+            if pending_size > max_line_bytes:
+                pending = [(b"".join(pending) + tail)[:MAX_RAW_BYTES]]
+            else:
+                pending.append(tail)
+
+    if pending_size and line_start < stop_offset:
+        yield _finish_line(number, b"".join(pending), pending_size, max_line_bytes)
+
+
+def _finish_line(number: int, data: bytes, size: int, max_line_bytes: int) -> _RawLine:
+    if size > max_line_bytes:
+        return _RawLine(number, data[:MAX_RAW_BYTES], size)
+    if data.endswith(b"\r"):
+        return _RawLine(number, data[:-1], size - 1)
+    return _RawLine(number, data, size)
+
+
+def _skip_to_first_line(chunks: Iterator[bytes], offset: int):
+    """Skip the bytes up to and including the first LF.
+
+    Returns:
+        `(newline_offset, rest)`: the offset of that LF and an iterator over
+        the bytes after it, or `(None, None)` when there is no LF.
+    """
+    for chunk in chunks:
+        index = chunk.find(b"\n")
+        if index == -1:
+            offset += len(chunk)
+            continue
+        remainder = chunk[index + 1:]
+        return offset + index, _prepend(remainder, chunks)
+    return None, None
+
+
+def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    if first:
+        yield first
+    yield from rest
+
+
+class ReadBlockLinesFn(beam.DoFn):
+    """Read the lines that start in one block; skip and count blank lines.
+
+    The main output is `Line`s. Lines over `max_line_bytes` and unreadable
+    gzip data go to the `dead_letters` output. Every line read, blank or not,
+    counts under `lines_read`, so that lines read = events + dead letters +
+    skipped holds downstream.
+
+    Side input:
+        newline_counts: `{(uri, block_index): number of LF bytes}` for every
+            block of a file with more than one block.
+    """
+
+    def __init__(self, max_line_bytes: int, namespace: str = "publish_results"):
+        self._max_line_bytes = max_line_bytes
+        self._namespace = namespace
+
+    def setup(self):
+        self._lines_read = Metrics.counter(self._namespace, "lines_read")
+        self._skipped_blank = Metrics.counter(self._namespace, "lines_skipped_blank")
+        self._too_long = Metrics.counter(self._namespace, "lines_too_long")
+
+    def process(self, block: FileBlock, newline_counts):
+        result_file = block.file
+        newlines_before = sum(newline_counts[(result_file.uri, index)] for index in range(block.index))
+        chunks = iter_byte_range(result_file, max(block.start - 1, 0), result_file.size)
+        if result_file.is_gzip:
+            chunks = iter_gunzipped(chunks)
+            stop_offset = float("inf")
+        else:
+            stop_offset = block.end
+
+        first_number = 1
+        line_start = 0
+        if block.start > 0:
+            newline_offset, chunks = _skip_to_first_line(chunks, block.start - 1)
+            if newline_offset is None or newline_offset + 1 >= block.end:
+                return  # No line starts inside this block.
+            line_start = newline_offset + 1
+            first_number = newlines_before + (1 if newline_offset == block.start - 1 else 2)
+
+        last_number = first_number - 1
+        try:
+            for raw_line in iter_lines(chunks, first_number, self._max_line_bytes, line_start, stop_offset):
+                last_number = raw_line.number
+                self._lines_read.inc()
+                yield from self._route(result_file, block, raw_line)
+        except (zlib.error, EOFError) as error:
+            # The rest of a damaged gzip file counts as one unreadable line.
+            self._lines_read.inc()
+            _LOGGER.error("Failed to decompress %s after line %d: %s", result_file.uri, last_number, error)
+            yield beam.pvalue.TaggedOutput(DEAD_LETTERS, make_dead_letter(
+                pipeline=self._namespace, step="read_lines",
+                reason=f"The gzip data after line {last_number} cannot be decompressed: {error}.",
+                error_type=type(error).__name__, source=source_of(result_file, last_number + 1), raw=b""))
+
+    def _route(self, result_file: ResultFile, block: FileBlock, raw_line: _RawLine):
+        data = raw_line.data
+        if raw_line.number == 1 and block.index == 0 and data.startswith(UTF8_BOM):
+            data = data[len(UTF8_BOM):]
+
+        if raw_line.size > self._max_line_bytes:
+            self._too_long.inc()
+            yield beam.pvalue.TaggedOutput(DEAD_LETTERS, make_dead_letter(
+                pipeline=self._namespace, step="read_lines",
+                reason=(f"The line is {raw_line.size} bytes, longer than the maximum of "
+                        f"{self._max_line_bytes} bytes, so it cannot become a Kafka message; "
+                        "raise --max_message_bytes to accept it."),
+                error_type="LineTooLong", source=source_of(result_file, raw_line.number),
+                raw=data, raw_size=raw_line.size))
+            return
+
+        if not data.strip():
+            self._skipped_blank.inc()
+            return
+        yield Line(result_file, raw_line.number, data)
+
+
+class ReadResultLines(beam.PTransform):
+    """Read result files as numbered raw lines, splitting large files into blocks.
+
+    Returns a `DoOutputsTuple` with the main output of `Line`s and the
+    `dead_letters` output.
+
+    Args:
+        files: The files to read, usually from `match_result_files`.
+        max_line_bytes: The longest line kept in full; longer lines become
+            dead letters.
+        block_size: Bytes per block; each block is read by one worker.
+        namespace: The metrics namespace.
+    """
+
+    def __init__(self, files: list[ResultFile], max_line_bytes: int,
+                 block_size: int = DEFAULT_BLOCK_SIZE, namespace: str = "publish_results"):
+        super().__init__()
+        self._blocks = [block for result_file in files for block in plan_blocks(result_file, block_size)]
+        self._max_line_bytes = max_line_bytes
+        self._namespace = namespace
+
+    def expand(self, pbegin):
+        blocks = pbegin | "CreateBlocks" >> beam.Create(self._blocks)
+
+        newline_counts = (
+            blocks
+            | "KeepSplitFileBlocks" >> beam.Filter(lambda block: not (block.index == 0 and block.is_last))
+            | "CountNewlines" >> beam.Map(lambda block: ((block.file.uri, block.index), count_newlines(block))))
+
+        return (
+            blocks
+            | "SpreadBlocks" >> beam.Reshuffle()
+            | "ReadBlockLines" >> beam.ParDo(
+                ReadBlockLinesFn(self._max_line_bytes, self._namespace),
+                newline_counts=beam.pvalue.AsDict(newline_counts)).with_outputs(DEAD_LETTERS, main="lines"))

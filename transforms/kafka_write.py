@@ -1,0 +1,183 @@
+"""A native Kafka sink on confluent-kafka (librdkafka) that runs on every runner.
+
+Beam's own `apache_beam.io.kafka` is a cross-language transform that needs Java
+and an expansion service fetched from Maven Central; this one needs neither.
+"""
+
+import logging
+import time
+from typing import NamedTuple, Optional
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+from transforms.dead_letter_records import DEAD_LETTERS, make_dead_letter
+from transforms.kafka_config import KafkaConnection
+
+_LOGGER = logging.getLogger(__name__)
+
+# librdkafka's default for message.max.bytes, the largest record a producer sends.
+DEFAULT_MAX_MESSAGE_BYTES = 1_000_000
+
+PRODUCER_DEFAULTS = {
+    "enable.idempotence": "true",
+    "acks": "all",
+    "compression.type": "lz4",
+    "linger.ms": "20",
+    # Bounds how long a bundle can wait for an unreachable broker before it fails.
+    "delivery.timeout.ms": "120000",
+}
+
+
+class KafkaRecord(NamedTuple):
+    """One message to produce.
+
+    Attributes:
+        key: The message key.
+        value: The message value.
+        headers: `(name, value)` pairs.
+        source: Provenance of the record (as in a dead letter's `source`), used
+            when the record has to become a dead letter.
+    """
+
+    key: bytes
+    value: bytes
+    headers: tuple = ()
+    source: Optional[dict] = None
+
+
+class KafkaDeliveryError(RuntimeError):
+    """Raised when a bundle's records were not all acknowledged by the broker."""
+
+
+def record_size(record: KafkaRecord) -> int:
+    """Return the bytes of key, value and headers, the part that counts against message.max.bytes."""
+    header_bytes = sum(len(name) + len(value or b"") for name, value in record.headers)
+    return len(record.key or b"") + len(record.value) + header_bytes
+
+
+class ProduceToKafkaFn(beam.DoFn):
+    """Produce each record and finish the bundle only when all are acknowledged.
+
+    The producer is idempotent with `acks=all`, so librdkafka's own retries
+    add no duplicates. `finish_bundle` flushes and raises `KafkaDeliveryError`
+    if any delivery failed or the flush timed out, so the runner retries the
+    bundle: delivery is at-least-once, and a retried bundle sends the same
+    keys again.
+
+    A record larger than `max_message_bytes` is not produced. It goes to the
+    `dead_letters` output at once, with the record's provenance.
+    """
+
+    def __init__(self, connection: KafkaConnection, topic: str, max_message_bytes: int,
+                 namespace: str, counter_name: str, flush_timeout_seconds: float):
+        self._connection = connection
+        self._topic = topic
+        self._max_message_bytes = max_message_bytes
+        self._namespace = namespace
+        self._counter_name = counter_name
+        self._flush_timeout_seconds = flush_timeout_seconds
+        self._producer = None
+
+    def setup(self):
+        defaults = dict(PRODUCER_DEFAULTS)
+        defaults["message.max.bytes"] = str(self._max_message_bytes)
+        config = self._connection.client_config(defaults)
+        self._max_message_bytes = int(config.get("message.max.bytes", self._max_message_bytes))
+        self._producer = Producer(config)
+        self._delivered_counter = Metrics.counter(self._namespace, self._counter_name)
+        self._oversized_counter = Metrics.counter(self._namespace, f"{self._counter_name}.oversized")
+        _LOGGER.info("Kafka producer ready for topic %s at %s", self._topic, self._connection.bootstrap_servers)
+
+    def start_bundle(self):
+        self._sent = 0
+        self._delivered = 0
+        self._failures = []
+
+    def _on_delivery(self, error, message):
+        if error is None:
+            self._delivered += 1
+        else:
+            self._failures.append((error, message.key()))
+
+    def process(self, record: KafkaRecord):
+        size = record_size(record)
+        if size > self._max_message_bytes:
+            yield self._oversized(record, size)
+            return
+
+        while True:
+            try:
+                self._producer.produce(self._topic, value=record.value, key=record.key,
+                                       headers=list(record.headers), on_delivery=self._on_delivery)
+                break
+            except BufferError:
+                # The local queue is full: serve delivery reports to make room.
+                self._producer.poll(0.1)
+            except KafkaException as error:
+                if error.args[0].code() == KafkaError.MSG_SIZE_TOO_LARGE:
+                    yield self._oversized(record, size)
+                    return
+                raise
+        self._sent += 1
+        self._producer.poll(0)
+
+    def _oversized(self, record: KafkaRecord, size: int):
+        self._oversized_counter.inc()
+        source = record.source or {"uri": "", "object": "", "generation": "", "line": None}
+        return beam.pvalue.TaggedOutput(DEAD_LETTERS, make_dead_letter(
+            pipeline=self._namespace, step="produce_to_kafka",
+            reason=(f"The message is {size} bytes, larger than the maximum Kafka message size of "
+                    f"{self._max_message_bytes} bytes; raise --max_message_bytes (and the broker's "
+                    "limit) to let it through."),
+            error_type="MessageTooLarge", source=source, raw=record.value,
+            event_id=record.key.decode("utf-8", "replace") if record.key else None))
+
+    def finish_bundle(self):
+        if not self._sent:
+            return
+        started = time.monotonic()
+        remaining = self._producer.flush(self._flush_timeout_seconds)
+        if remaining:
+            raise KafkaDeliveryError(
+                f"{remaining} of {self._sent} messages to topic {self._topic} were not acknowledged within "
+                f"{self._flush_timeout_seconds:.0f} s; the bundle will be retried.")
+        if self._failures:
+            error, key = self._failures[0]
+            raise KafkaDeliveryError(
+                f"{len(self._failures)} of {self._sent} messages to topic {self._topic} failed, "
+                f"first with key {key!r}: {error}; the bundle will be retried.")
+        self._delivered_counter.inc(self._delivered)
+        _LOGGER.debug("Flushed %d messages to %s in %.3f s", self._sent, self._topic, time.monotonic() - started)
+
+    def teardown(self):
+        if self._producer is not None:
+            self._producer.flush(self._flush_timeout_seconds)
+            self._producer = None
+
+
+class WriteToKafka(beam.PTransform):
+    """Write `KafkaRecord`s to a topic; returns the dead letters of oversized records.
+
+    Args:
+        connection: Kafka connection settings.
+        topic: The destination topic. It must exist.
+        max_message_bytes: librdkafka's `message.max.bytes` for this producer;
+            larger records become dead letters.
+        namespace: The metrics namespace, usually the pipeline name.
+        counter_name: The counter of acknowledged messages.
+        flush_timeout_seconds: How long `finish_bundle` waits for
+            acknowledgements before it fails the bundle.
+    """
+
+    def __init__(self, connection: KafkaConnection, topic: str,
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, namespace: str = "kafka",
+                 counter_name: str = "messages_written", flush_timeout_seconds: float = 150.0):
+        super().__init__()
+        self._fn = ProduceToKafkaFn(connection, topic, max_message_bytes, namespace, counter_name,
+                                    flush_timeout_seconds)
+
+    def expand(self, records):
+        results = records | "Produce" >> beam.ParDo(self._fn).with_outputs(DEAD_LETTERS, main="delivered")
+        return results[DEAD_LETTERS]
