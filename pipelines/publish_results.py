@@ -46,7 +46,7 @@ class PublishResultsOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
         parser.add_argument(
-            "--input", action="append", required=True,
+            "--input", action="append", default=None,
             help="Result file path or glob, local or gs://BUCKET/...; repeat for several globs.")
         parser.add_argument(
             "--source_generation", default=None,
@@ -111,6 +111,8 @@ def run(argv: Optional[list[str]] = None) -> dict:
     if not standard.runner:
         standard.runner = "DirectRunner"
 
+    if not publish.input:
+        raise ValueError("--input is missing: give a result file path or glob, local or gs://.")
     files = match_result_files(publish.input, publish.source_generation)
     _LOGGER.info("Publishing %d file(s) to topic %s: %s", len(files), publish.topic,
                  ", ".join(f"{item.uri}#{item.generation}" for item in files))

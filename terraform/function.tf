@@ -2,17 +2,6 @@
 # every object finalized in the results bucket and launches one publish_results
 # Flex Template job per object generation.
 
-variable "function_source_packages" {
-  type        = list(string)
-  description = "Top-level Python packages of this repository copied into the function's source archive. function_launcher is required; add a package here only if function_launcher imports it."
-  default     = ["function_launcher"]
-
-  validation {
-    condition     = contains(var.function_source_packages, "function_launcher")
-    error_message = "The function_source_packages must contain function_launcher."
-  }
-}
-
 locals {
   repository_root = "${path.module}/.."
 
@@ -42,27 +31,6 @@ locals {
 
     from ${var.function_entry_module} import on_result_finalized  # noqa: F401
   EOT
-
-  # The function reads these names (function_launcher/config.py). Secrets are
-  # passed by Secret Manager resource name only, never by value.
-  function_environment = {
-    RESULTS_BUCKET            = local.results_bucket_name
-    LAUNCHER                  = "dataflow"
-    GCP_PROJECT               = var.project_id
-    DATAFLOW_REGION           = local.dataflow_region
-    TEMPLATE_GCS_PATH         = local.publish_template_gcs_path
-    KAFKA_BOOTSTRAP_SERVERS   = local.kafka_bootstrap_servers
-    KAFKA_TOPIC               = var.kafka_topics.batch_results
-    DEAD_LETTER_TOPIC         = var.kafka_topics.batch_results_dead_letter
-    KAFKA_CONFIG_SECRET       = local.kafka_config_secret_version
-    DATAFLOW_SERVICE_ACCOUNT  = google_service_account.dataflow.email
-    DATAFLOW_TEMP_LOCATION    = local.dataflow_temp_location
-    DATAFLOW_STAGING_LOCATION = local.dataflow_staging_location
-    DATAFLOW_NETWORK          = local.dataflow_network
-    DATAFLOW_SUBNETWORK       = local.dataflow_subnetwork
-    DATAFLOW_MAX_WORKERS      = tostring(var.publish_max_workers)
-    DEAD_LETTER_PATH          = var.dead_letter_path
-  }
 }
 
 # NOTE: file() reads UTF-8 text only, so a binary file inside a listed package
@@ -133,7 +101,26 @@ resource "google_cloudfunctions2_function" "launcher" {
     ingress_settings               = "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision = true
 
-    environment_variables = local.function_environment
+    # The names function_launcher/config.py reads. Secrets are passed by
+    # Secret Manager resource name only, never by value.
+    environment_variables = {
+      RESULTS_BUCKET            = local.results_bucket_name
+      LAUNCHER                  = "dataflow"
+      GCP_PROJECT               = var.project_id
+      DATAFLOW_REGION           = local.dataflow_region
+      TEMPLATE_GCS_PATH         = local.publish_template_gcs_path
+      KAFKA_BOOTSTRAP_SERVERS   = local.kafka_bootstrap_servers
+      KAFKA_TOPIC               = var.kafka_topics.batch_results
+      DEAD_LETTER_TOPIC         = var.kafka_topics.batch_results_dead_letter
+      KAFKA_CONFIG_SECRET       = local.kafka_config_secret_version
+      DATAFLOW_SERVICE_ACCOUNT  = google_service_account.dataflow.email
+      DATAFLOW_TEMP_LOCATION    = local.dataflow_temp_location
+      DATAFLOW_STAGING_LOCATION = local.dataflow_staging_location
+      DATAFLOW_NETWORK          = local.dataflow_network
+      DATAFLOW_SUBNETWORK       = local.dataflow_subnetwork
+      DATAFLOW_MAX_WORKERS      = tostring(var.publish_max_workers)
+      DEAD_LETTER_PATH          = var.dead_letter_path
+    }
   }
 
   # Eventarc delivers at least once and retries a failed delivery with backoff

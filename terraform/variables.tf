@@ -171,6 +171,17 @@ variable "function_entry_module" {
   }
 }
 
+variable "function_source_packages" {
+  type        = list(string)
+  description = "Top-level Python packages of this repository copied into the function's source archive. function_launcher is required; add a package here only if function_launcher imports it."
+  default     = ["function_launcher"]
+
+  validation {
+    condition     = contains(var.function_source_packages, "function_launcher")
+    error_message = "The function_source_packages must contain function_launcher."
+  }
+}
+
 variable "function_python_requirements" {
   type        = list(string)
   description = "Requirement lines written to the archive's requirements.txt when function_launcher/requirements.txt does not exist. They match the launcher extra in setup.py."

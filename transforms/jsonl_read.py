@@ -205,10 +205,11 @@ class ReadBlockLinesFn(beam.DoFn):
         line_start = 0
         if block.start > 0:
             newline_offset, chunks = _skip_to_first_line(chunks, block.start - 1)
-            if newline_offset is None or newline_offset + 1 >= block.end:
-                return  # No line starts inside this block.
-            line_start = newline_offset + 1
-            first_number = newlines_before + (1 if newline_offset == block.start - 1 else 2)
+            if newline_offset is None:
+                chunks = iter(())  # No line starts inside this block.
+            else:
+                line_start = newline_offset + 1
+                first_number = newlines_before + (1 if newline_offset == block.start - 1 else 2)
 
         last_number = first_number - 1
         try:
@@ -239,12 +240,10 @@ class ReadBlockLinesFn(beam.DoFn):
                         "raise --max_message_bytes to accept it."),
                 error_type="LineTooLong", source=source_of(result_file, raw_line.number),
                 raw=data, raw_size=raw_line.size))
-            return
-
-        if not data.strip():
+        elif not data.strip():
             self._skipped_blank.inc()
-            return
-        yield Line(result_file, raw_line.number, data)
+        else:
+            yield Line(result_file, raw_line.number, data)
 
 
 class ReadResultLines(beam.PTransform):

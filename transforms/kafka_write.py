@@ -103,10 +103,11 @@ class ProduceToKafkaFn(beam.DoFn):
 
     def process(self, record: KafkaRecord):
         size = record_size(record)
-        if size > self._max_message_bytes:
+        if size > self._max_message_bytes or not self._produce(record):
             yield self._oversized(record, size)
-            return
 
+    def _produce(self, record: KafkaRecord) -> bool:
+        """Queue one record; return False if librdkafka rejects it as too large."""
         while True:
             try:
                 self._producer.produce(self._topic, value=record.value, key=record.key,
@@ -117,11 +118,11 @@ class ProduceToKafkaFn(beam.DoFn):
                 self._producer.poll(0.1)
             except KafkaException as error:
                 if error.args[0].code() == KafkaError.MSG_SIZE_TOO_LARGE:
-                    yield self._oversized(record, size)
-                    return
+                    return False
                 raise
         self._sent += 1
         self._producer.poll(0)
+        return True
 
     def _oversized(self, record: KafkaRecord, size: int):
         self._oversized_counter.inc()

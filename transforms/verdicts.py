@@ -1,0 +1,222 @@
+"""Reading the judge's verdict out of a Vertex AI Gemini batch prediction record.
+
+The judge is asked to answer with one JSON object:
+`{"is_prompt_injection": bool, "confidence": 0..1, "injection_text": str|null,
+"category": str, "reason": str}`. Real answers also arrive wrapped in a
+Markdown code fence, with prose around the JSON, or split over several
+response parts, and these are all handled. A record that cannot give a
+verdict raises `VerdictRejected` with a plain reason instead; the parser never
+guesses:
+
+* the row failed in Vertex AI (non-empty `status`);
+* the prompt was blocked (`response.promptFeedback.blockReason`);
+* the answer was cut off (`finishReason` `MAX_TOKENS`) or stopped for
+  another reason than `STOP` (for example `SAFETY`);
+* the answer has no text, holds no JSON object with `is_prompt_injection`,
+  holds several that disagree, or has fields of the wrong type.
+
+Only the first candidate is read; Vertex AI batch jobs return one unless the
+request asked for more.
+"""
+
+import json
+import re
+from typing import NamedTuple, Optional
+
+# finishReason values after which the answer text is complete.
+_COMPLETE_FINISH_REASONS = frozenset({"STOP", "FINISH_REASON_UNSPECIFIED"})
+
+_FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\r?\n?(.*?)```", re.DOTALL)
+
+_VERDICT_FIELDS = ("is_prompt_injection", "confidence", "injection_text", "category", "reason")
+
+
+class Verdict(NamedTuple):
+    """The judge's answer for one transcript.
+
+    Attributes:
+        is_prompt_injection: Whether the judge found a prompt injection.
+        confidence: The judge's confidence, from 0 to 1.
+        injection_text: The quoted injection, or None for a negative verdict.
+        category: The judge's category, for example "instruction_override".
+        reason: The judge's one-sentence explanation.
+    """
+
+    is_prompt_injection: bool
+    confidence: float
+    injection_text: Optional[str]
+    category: str
+    reason: str
+
+
+class VerdictRejected(ValueError):
+    """Raised when a record yields no verdict.
+
+    Attributes:
+        code: A short snake-case name of the cause, used in counter names.
+        error_type: The dead letter's `error_type`.
+    """
+
+    def __init__(self, message: str, code: str, error_type: str):
+        super().__init__(message)
+        self.code = code
+        self.error_type = error_type
+
+
+def _reject(message: str, code: str, error_type: str) -> VerdictRejected:
+    return VerdictRejected(message, code, error_type)
+
+
+def response_text(record: dict) -> str:
+    """Return the text of the first candidate, its parts joined without separators.
+
+    Parts marked `"thought": true` (a thinking model's reasoning) are left
+    out. Joining without separators restores JSON that the model split in
+    the middle of a token.
+
+    Raises:
+        VerdictRejected: If the row failed, the prompt was blocked, the answer
+            was cut off or stopped early, or the answer has no text.
+    """
+    status = record.get("status")
+    if isinstance(status, str) and status:
+        raise _reject(f"The row failed in Vertex AI, so there is no verdict: {status}", "row_failed", "RowFailed")
+
+    response = record.get("response")
+    if not isinstance(response, dict):
+        raise _reject("The row has no response from the model.", "no_response", "NoResponse")
+
+    feedback = response.get("promptFeedback")
+    block_reason = feedback.get("blockReason") if isinstance(feedback, dict) else None
+    if block_reason:
+        raise _reject(f"Vertex AI blocked the prompt with block reason {block_reason}, so there is no verdict.",
+                      "prompt_blocked", "PromptBlocked")
+
+    candidates = response.get("candidates")
+    if not isinstance(candidates, list) or not candidates or not isinstance(candidates[0], dict):
+        raise _reject("The response has no candidates, so there is no verdict.", "no_candidates", "NoCandidates")
+    candidate = candidates[0]
+
+    finish_reason = candidate.get("finishReason")
+    if finish_reason == "MAX_TOKENS":
+        raise _reject("The answer was truncated at the output token limit (finishReason MAX_TOKENS), "
+                      "so the verdict is incomplete.", "answer_truncated", "AnswerTruncated")
+    if finish_reason is not None and finish_reason not in _COMPLETE_FINISH_REASONS:
+        raise _reject(f"The model stopped the answer with finishReason {finish_reason}, so the verdict "
+                      "cannot be trusted.", "answer_stopped", "AnswerStopped")
+
+    content = candidate.get("content")
+    parts = content.get("parts") if isinstance(content, dict) else None
+    texts = []
+    for part in parts if isinstance(parts, list) else ():
+        if isinstance(part, dict) and not part.get("thought") and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+    text = "".join(texts)
+    if not text.strip():
+        raise _reject("The answer has no text, so there is no verdict.", "empty_answer", "EmptyAnswer")
+    return text
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a valid JSON number")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def _json_objects(text: str) -> list[dict]:
+    """Return every JSON object that starts at a `{` in `text` and is not inside an earlier one."""
+    objects = []
+    position = text.find("{")
+    while position != -1:
+        try:
+            value, end = _DECODER.raw_decode(text, position)
+        except ValueError:
+            position = text.find("{", position + 1)
+            continue
+        if isinstance(value, dict):
+            objects.append(value)
+        position = text.find("{", end)
+    return objects
+
+
+def find_verdict_object(text: str) -> dict:
+    """Find the verdict JSON object in an answer.
+
+    The whole text is tried first, then the contents of Markdown code
+    fences, then every JSON object in the text. The first of these ways that
+    finds objects with an `is_prompt_injection` field decides. Several such
+    objects are accepted only when they are equal.
+
+    Raises:
+        VerdictRejected: If there is no such object or the objects disagree.
+    """
+    stripped = text.strip()
+    candidates_by_way = []
+    try:
+        whole = _DECODER.decode(stripped)
+        candidates_by_way.append([whole] if isinstance(whole, dict) else [])
+    except ValueError:
+        pass
+    fenced = [body for body in _FENCE.findall(stripped)]
+    if fenced:
+        candidates_by_way.append([value for body in fenced for value in _json_objects(body)])
+    candidates_by_way.append(_json_objects(stripped))
+
+    for found in candidates_by_way:
+        verdicts = [value for value in found if "is_prompt_injection" in value]
+        if not verdicts:
+            continue
+        if any(value != verdicts[0] for value in verdicts[1:]):
+            raise _reject(f"The answer holds {len(verdicts)} different verdict objects, so the verdict is "
+                          "ambiguous.", "ambiguous_answer", "AmbiguousVerdict")
+        return verdicts[0]
+
+    preview = stripped[:120]
+    raise _reject(f"The answer holds no JSON object with an is_prompt_injection field: {preview!r}.",
+                  "unparseable_answer", "UnparseableVerdict")
+
+
+def check_verdict_fields(value: dict) -> Verdict:
+    """Check the types and ranges of a verdict object's fields.
+
+    Raises:
+        VerdictRejected: For a missing field, a wrong type, a confidence
+            outside 0..1, or a positive verdict without injection text.
+    """
+    missing = [name for name in _VERDICT_FIELDS if name not in value]
+    if missing:
+        raise _reject(f"The verdict lacks the field(s) {', '.join(missing)}.", "invalid_verdict", "InvalidVerdict")
+
+    flag = value["is_prompt_injection"]
+    if not isinstance(flag, bool):
+        raise _reject(f"is_prompt_injection must be true or false, not {flag!r}.", "invalid_verdict",
+                      "InvalidVerdict")
+    confidence = value["confidence"]
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 <= confidence <= 1:
+        raise _reject(f"confidence must be a number from 0 to 1, not {confidence!r}.", "invalid_verdict",
+                      "InvalidVerdict")
+    for name in ("category", "reason"):
+        if not isinstance(value[name], str):
+            raise _reject(f"{name} must be a string, not {value[name]!r}.", "invalid_verdict", "InvalidVerdict")
+    injection_text = value["injection_text"]
+    if injection_text is not None and not isinstance(injection_text, str):
+        raise _reject(f"injection_text must be a string or null, not {injection_text!r}.", "invalid_verdict",
+                      "InvalidVerdict")
+    if flag and not (injection_text or "").strip():
+        raise _reject("The verdict is positive but injection_text is empty, so there is nothing to extract.",
+                      "missing_injection_text", "MissingInjectionText")
+
+    return Verdict(flag, float(confidence), injection_text if flag else None, value["category"], value["reason"])
+
+
+def parse_verdict(record: dict) -> Verdict:
+    """Return the judge's verdict from one prediction record.
+
+    Args:
+        record: The original Vertex AI batch output line, parsed.
+
+    Raises:
+        VerdictRejected: With a plain reason when the record gives no verdict.
+    """
+    return check_verdict_fields(find_verdict_object(response_text(record)))
