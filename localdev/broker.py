@@ -52,7 +52,7 @@ class LocalBroker:
         self.process: Optional[subprocess.Popen] = None
 
     def start(self, timeout_seconds: float = 30.0) -> "LocalBroker":
-        """Start the broker and wait until it answers metadata requests."""
+        """Start the broker and wait until it responds to metadata requests."""
         if self._log_path is None:
             handle, self._log_path = tempfile.mkstemp(prefix="tansu-", suffix=".log")
             os.close(handle)

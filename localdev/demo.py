@@ -3,7 +3,7 @@
 Starts a Tansu broker on a free loopback port, runs the publish job on the
 sample Vertex AI result file, reads the topics back, prints a summary and one
 sample event, and stops the broker. Exits 0 only when every line is
-accounted for and the topic holds every published event.
+accounted for and the topic contains every published event.
 
 Usage:
     python -m localdev.demo [--input PATH]

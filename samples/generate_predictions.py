@@ -2,7 +2,7 @@
 
 Each line has the shape Vertex AI writes for a Gemini batch prediction job:
 the request (transcript to judge, judge instruction, labels) and the response
-(candidates with the judge's JSON answer, usage metadata, model version). The
+(candidates with the judge's JSON verdict, usage metadata, model version). The
 mix of outcomes is fixed by the seed:
 
 * positive verdicts that quote an injection string verbatim from the transcript,

@@ -37,19 +37,19 @@ def encode_raw(raw: bytes, size: Optional[int] = None) -> dict:
         `truncated`.
     """
     original_size = len(raw) if size is None else size
-    kept = raw[:MAX_RAW_BYTES]
-    truncated = len(kept) < original_size
+    prefix = raw[:MAX_RAW_BYTES]
+    truncated = len(prefix) < original_size
     try:
-        text = kept.decode("utf-8")
+        text = prefix.decode("utf-8")
         encoding = "utf-8"
     except UnicodeDecodeError as error:
         # A cut can split a multi-byte character: keep the prefix as text if
         # the only invalid bytes are at the cut.
-        if truncated and error.start >= len(kept) - 3 and error.reason == "unexpected end of data":
-            text = kept[:error.start].decode("utf-8")
+        if truncated and error.start >= len(prefix) - 3 and error.reason == "unexpected end of data":
+            text = prefix[:error.start].decode("utf-8")
             encoding = "utf-8"
         else:
-            text = base64.b64encode(kept).decode("ascii")
+            text = base64.b64encode(prefix).decode("ascii")
             encoding = "base64"
     return {"encoding": encoding, "data": text, "size": original_size, "truncated": truncated}
 

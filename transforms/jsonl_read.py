@@ -170,12 +170,12 @@ def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
 
 
 class ReadBlockLinesFn(beam.DoFn):
-    """Read the lines that start in one block; skip and count blank lines.
+    """Read the lines that start in one block, and count and skip blank lines.
 
     The main output is `Line`s. Lines over `max_line_bytes` and unreadable
     gzip data go to the `dead_letters` output. Every line read, blank or not,
-    counts under `lines_read`, so that lines read = events + dead letters +
-    skipped holds downstream.
+    counts under `lines_read`, so that the pipeline can check that lines read
+    = events + dead letters + skipped.
 
     Side input:
         newline_counts: `{(uri, block_index): number of LF bytes}` for every
@@ -254,7 +254,7 @@ class ReadResultLines(beam.PTransform):
 
     Args:
         files: The files to read, usually from `match_result_files`.
-        max_line_bytes: The longest line kept in full; longer lines become
+        max_line_bytes: The maximum line size in bytes; longer lines become
             dead letters.
         block_size: Bytes per block; each block is read by one worker.
         namespace: The metrics namespace.

@@ -73,7 +73,7 @@ def _to_property_value(value) -> str:
 
 
 def is_secret_property(name: str) -> bool:
-    """Whether a librdkafka property holds a secret and must not be logged."""
+    """Whether a librdkafka property contains a secret and must not be logged."""
     lowered = name.lower()
     return any(marker in lowered for marker in _SECRET_MARKERS)
 
@@ -121,7 +121,7 @@ def read_secret_config(secret_name: str) -> dict:
 
 @dataclasses.dataclass(frozen=True)
 class KafkaConnection:
-    """Where and how to connect to Kafka; picklable, resolved on the worker.
+    """Kafka connection settings, picklable and resolved on the worker.
 
     Attributes:
         bootstrap_servers: `host:port[,host:port...]`.

@@ -4,7 +4,7 @@ A result file is named by a URI (`gs://bucket/object` or a local path) and an
 object generation. On Cloud Storage every read is pinned to the generation that
 was matched, so a file overwritten while the job runs is still read as it was.
 Local files have no generation, so their modification time in microseconds
-stands in for it (Cloud Storage generations are microsecond timestamps too).
+is used instead (Cloud Storage generations are microsecond timestamps too).
 
 The Cloud Storage client honours `STORAGE_EMULATOR_HOST`, so the same code
 reads from a local emulator in tests.
