@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test clean
+.PHONY: install demo test test-python check-terraform clean
 
 $(STAMP): setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,14 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m localdev.demo
 
-test: $(STAMP)
+test: test-python check-terraform
+
+test-python: $(STAMP)
 	$(BIN)/python -m pytest
 
+# Parses every .tf file and runs checkov, each in a venv of its own.
+check-terraform:
+	bash tools/terraform_check.sh
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .venv-terraform .pytest_cache

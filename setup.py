@@ -31,6 +31,7 @@ EXTRAS_REQUIRE = {
         "hypothesis==6.170.27",
         "pytest==9.2.0",
         "pytest-timeout==2.4.0",
+        "python-hcl2==8.1.4",
     ],
 }
 

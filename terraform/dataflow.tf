@@ -11,7 +11,7 @@ resource "google_dataflow_flex_template_job" "extract_injections" {
   container_spec_gcs_path = local.extract_template_gcs_path
 
   # Pipeline options of pipelines/extract_injections.py, by their exact names.
-  # kafka_config_secret is a secret version's resource name; the workers read
+  # kafka_config_secret is a secret version's resource name, and the workers read
   # the payload themselves, so no credential passes through Terraform here.
   parameters = {
     bootstrap_servers   = local.kafka_bootstrap_servers
@@ -29,6 +29,7 @@ resource "google_dataflow_flex_template_job" "extract_injections" {
   network                 = local.dataflow_network == "" ? null : local.dataflow_network
   subnetwork              = local.dataflow_subnetwork
   ip_configuration        = var.dataflow_use_public_ips ? "WORKER_IP_PUBLIC" : "WORKER_IP_PRIVATE"
+  sdk_container_image     = var.workers_use_template_image ? local.extract_image : null
   max_workers             = var.extract_max_workers
   machine_type            = var.extract_machine_type == "" ? null : var.extract_machine_type
   enable_streaming_engine = true

@@ -6,9 +6,9 @@ locals {
   repository_root = "${path.module}/.."
 
   # Every file of the listed packages except compiled bytecode, keyed by its
-  # path inside the archive. The packages keep their folder, so the code's
-  # absolute imports (function_launcher.config and so on) resolve in the cloud
-  # exactly as they do locally.
+  # path inside the archive. Each package keeps its folder, so the imports
+  # inside it (from .config, function_launcher.config) resolve in the cloud
+  # as they do locally.
   function_source_files = merge([
     for package in var.function_source_packages : {
       for relative_path in fileset("${local.repository_root}/${package}", "**") :
@@ -34,7 +34,7 @@ locals {
 }
 
 # NOTE: file() reads UTF-8 text only, so a binary file inside a listed package
-# makes the archive step fail; the launcher is expected to hold Python and text.
+# makes the archive step fail. The launcher package holds Python and text only.
 data "archive_file" "function_source" {
   type             = "zip"
   output_path      = "${path.module}/.build/function-source.zip"
@@ -97,29 +97,32 @@ resource "google_cloudfunctions2_function" "launcher" {
     # One event per instance: each launch is a single blocking API call.
     max_instance_request_concurrency = 1
 
-    # Eventarc delivers from inside Google Cloud; nothing else may call it.
+    # Eventarc delivers from inside Google Cloud, and nothing else may call it.
     ingress_settings               = "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision = true
 
-    # The names function_launcher/config.py reads. Secrets are passed by
-    # Secret Manager resource name only, never by value.
+    # The names function_launcher/config.py reads. An empty value means unset.
+    # DATAFLOW_API_ENDPOINT and LOCAL_STATE_DIR are left out: they serve local
+    # tests only. Secrets are passed by Secret Manager resource name, never by value.
     environment_variables = {
-      RESULTS_BUCKET            = local.results_bucket_name
-      LAUNCHER                  = "dataflow"
-      GCP_PROJECT               = var.project_id
-      DATAFLOW_REGION           = local.dataflow_region
-      TEMPLATE_GCS_PATH         = local.publish_template_gcs_path
-      KAFKA_BOOTSTRAP_SERVERS   = local.kafka_bootstrap_servers
-      KAFKA_TOPIC               = var.kafka_topics.batch_results
-      DEAD_LETTER_TOPIC         = var.kafka_topics.batch_results_dead_letter
-      KAFKA_CONFIG_SECRET       = local.kafka_config_secret_version
-      DATAFLOW_SERVICE_ACCOUNT  = google_service_account.dataflow.email
-      DATAFLOW_TEMP_LOCATION    = local.dataflow_temp_location
-      DATAFLOW_STAGING_LOCATION = local.dataflow_staging_location
-      DATAFLOW_NETWORK          = local.dataflow_network
-      DATAFLOW_SUBNETWORK       = local.dataflow_subnetwork
-      DATAFLOW_MAX_WORKERS      = tostring(var.publish_max_workers)
-      DEAD_LETTER_PATH          = var.dead_letter_path
+      RESULTS_BUCKET               = local.results_bucket_name
+      LAUNCHER                     = "dataflow"
+      GCP_PROJECT                  = var.project_id
+      DATAFLOW_REGION              = local.dataflow_region
+      TEMPLATE_GCS_PATH            = local.publish_template_gcs_path
+      KAFKA_BOOTSTRAP_SERVERS      = local.kafka_bootstrap_servers
+      KAFKA_TOPIC                  = var.kafka_topics.batch_results
+      DEAD_LETTER_TOPIC            = var.kafka_topics.batch_results_dead_letter
+      KAFKA_CONFIG                 = local.kafka_config_json
+      KAFKA_CONFIG_SECRET          = local.kafka_config_secret_version
+      DATAFLOW_SERVICE_ACCOUNT     = google_service_account.dataflow.email
+      DATAFLOW_TEMP_LOCATION       = local.dataflow_temp_location
+      DATAFLOW_STAGING_LOCATION    = local.dataflow_staging_location
+      DATAFLOW_NETWORK             = local.dataflow_network
+      DATAFLOW_SUBNETWORK          = local.dataflow_subnetwork
+      DATAFLOW_MAX_WORKERS         = tostring(var.publish_max_workers)
+      DATAFLOW_SDK_CONTAINER_IMAGE = var.workers_use_template_image ? local.publish_image : ""
+      DEAD_LETTER_PATH             = var.dead_letter_path
     }
   }
 

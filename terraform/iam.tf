@@ -1,5 +1,5 @@
 # Service accounts and their grants. Each account gets only the roles its job
-# needs, granted on the narrowest resource that supports IAM; project-level
+# needs, granted on the narrowest resource that supports IAM. Project-level
 # grants are used only where no narrower resource exists.
 #
 #   launcher  runs the Cloud Function: reads result object metadata, launches
@@ -68,7 +68,7 @@ resource "google_project_iam_member" "launcher_dataflow_developer" {
   member  = google_service_account.launcher.member
 }
 
-# Launches jobs that run as the worker account; granted on that account only.
+# Lets the function launch jobs that run as the worker account, and no other.
 resource "google_service_account_iam_member" "launcher_acts_as_dataflow" {
   service_account_id = google_service_account.dataflow.name
   role               = "roles/iam.serviceAccountUser"
@@ -94,7 +94,7 @@ resource "google_secret_manager_secret_iam_member" "launcher_kafka_secret_viewer
 # ---------------------------------------------------------------------------
 
 # NOTE: Google's Flex Template guide also lists roles/viewer for the launcher
-# VM's account. That primitive role is deliberately not granted; if a launch
+# VM's account. That primitive role is deliberately not granted. If a launch
 # fails on a missing permission, grant the narrow role that contains it.
 resource "google_project_iam_member" "dataflow_worker" {
   project = var.project_id
@@ -199,8 +199,8 @@ resource "google_storage_bucket_iam_member" "build_source_reader" {
 # Google-managed service agents
 # ---------------------------------------------------------------------------
 
-# Cloud Storage publishes object events to Pub/Sub, which Eventarc reads from;
-# its service agent needs publisher rights for a storage trigger to work.
+# Cloud Storage publishes object events to Pub/Sub, which Eventarc reads from,
+# so its service agent needs publisher rights for a storage trigger to work.
 data "google_storage_project_service_account" "storage_agent" {
   depends_on = [google_project_service.required]
 }

@@ -8,7 +8,7 @@ locals {
 
   # min.insync.replicas = 2 with acks=all (the producers' setting) means a write
   # is acknowledged only once two replicas hold it.
-  kafka_min_insync_replicas = var.kafka_replication_factor >= 3 ? "2" : "1"
+  kafka_min_insync_replicas      = var.kafka_replication_factor >= 3 ? "2" : "1"
   kafka_dead_letter_retention_ms = tostring(var.kafka_dead_letter_retention_days * 24 * 60 * 60 * 1000)
 
   kafka_topic_settings = {
@@ -42,8 +42,8 @@ locals {
   }
 
   # NOTE: The provider does not export the cluster's bootstrap address. This is
-  # the documented address format of clusters named by ID; some newer clusters
-  # get a different host. Compare it with `gcloud managed-kafka clusters
+  # the documented address format of clusters named by ID, but some newer
+  # clusters get a different host. Compare it with `gcloud managed-kafka clusters
   # describe` after the first apply, and set kafka_bootstrap_servers if the two
   # differ.
   kafka_created_bootstrap_servers = "bootstrap.${local.kafka_cluster_id}.${local.dataflow_region}.managedkafka.${var.project_id}.cloud.goog:9092"
@@ -81,7 +81,9 @@ resource "google_managed_kafka_cluster" "main" {
 }
 
 resource "google_managed_kafka_topic" "topics" {
-  for_each = var.create_kafka_cluster ? local.kafka_topic_settings : {}
+  # A filtering for expression, because a conditional between this map and {}
+  # needs both sides to have one type, and the topics' configs differ in keys.
+  for_each = { for key, topic in local.kafka_topic_settings : key => topic if var.create_kafka_cluster }
 
   topic_id           = each.value.name
   cluster            = google_managed_kafka_cluster.main[0].cluster_id

@@ -26,6 +26,8 @@ locals {
 
   artifact_repository_id = var.artifact_repository_id == "" ? "${var.name_prefix}-images" : var.artifact_repository_id
   image_path_prefix      = "${var.region}-docker.pkg.dev/${var.project_id}/${local.artifact_repository_id}"
+  publish_image          = "${local.image_path_prefix}/publish-results:${var.template_image_tag}"
+  extract_image          = "${local.image_path_prefix}/extract-injections:${var.template_image_tag}"
 
   kafka_config_secret_id = var.kafka_config_secret_id == "" ? "${var.name_prefix}-kafka-client-config" : var.kafka_config_secret_id
   consumer_group         = var.consumer_group == "" ? "${var.name_prefix}-extract-injections" : var.consumer_group

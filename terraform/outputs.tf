@@ -26,9 +26,14 @@ output "extract_template_gcs_path" {
   value       = local.extract_template_gcs_path
 }
 
-output "image_path_prefix" {
-  description = "Artifact Registry path for the template images, for example <prefix>/publish-results:TAG."
-  value       = local.image_path_prefix
+output "publish_image" {
+  description = "Image the publish_results Flex Template must be built with (tag from template_image_tag)."
+  value       = local.publish_image
+}
+
+output "extract_image" {
+  description = "Image the extract_injections Flex Template must be built with (tag from template_image_tag)."
+  value       = local.extract_image
 }
 
 output "function_name" {

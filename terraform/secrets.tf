@@ -4,7 +4,7 @@
 # {"security.protocol":"SASL_SSL","sasl.mechanism":"OAUTHBEARER"} for Managed
 # Service for Apache Kafka, or SASL/PLAIN or SCRAM settings with a username and
 # password. The function and the pipelines receive only the secret version's
-# resource name; the Dataflow workers read the payload at run time.
+# resource name, and the Dataflow workers read the payload at run time.
 
 resource "google_secret_manager_secret" "kafka_client_config" {
   secret_id = local.kafka_config_secret_id

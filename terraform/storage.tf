@@ -5,7 +5,7 @@
 
 resource "google_storage_bucket" "results" {
   count = var.create_results_bucket ? 1 : 0
-  # checkov:skip=CKV_GCP_62: Reads and writes are recorded by Cloud Audit Logs (Data Access logs); Cloud Storage usage logs are a legacy feature and would need one more bucket.
+  # checkov:skip=CKV_GCP_62: Access is recorded by Cloud Audit Logs once Data Access logs are enabled for Cloud Storage, a project or organization setting. Usage logs are a legacy feature and would need one more bucket.
 
   name                        = var.results_bucket_name
   location                    = var.results_bucket_location == "" ? var.region : var.results_bucket_location
@@ -57,14 +57,14 @@ locals {
 }
 
 resource "google_storage_bucket" "templates" {
-  # checkov:skip=CKV_GCP_62: Reads and writes are recorded by Cloud Audit Logs (Data Access logs); Cloud Storage usage logs are a legacy feature and would need one more bucket.
+  # checkov:skip=CKV_GCP_62: Access is recorded by Cloud Audit Logs once Data Access logs are enabled for Cloud Storage, a project or organization setting. Usage logs are a legacy feature and would need one more bucket.
   name                        = local.templates_bucket_name
   location                    = var.region
   uniform_bucket_level_access = true
   public_access_prevention    = "enforced"
   force_destroy               = false
 
-  # Template specs are overwritten on every build; versions allow a rollback.
+  # Template specs are overwritten on every build, and old versions allow a rollback.
   versioning {
     enabled = true
   }
@@ -92,8 +92,8 @@ resource "google_storage_bucket" "templates" {
 }
 
 resource "google_storage_bucket" "dataflow" {
-  # checkov:skip=CKV_GCP_62: Reads and writes are recorded by Cloud Audit Logs (Data Access logs); Cloud Storage usage logs are a legacy feature and would need one more bucket.
-  # checkov:skip=CKV_GCP_78: Temp and staging files are rewritten on every job launch and are worthless once replaced; versioning would only keep garbage.
+  # checkov:skip=CKV_GCP_62: Access is recorded by Cloud Audit Logs once Data Access logs are enabled for Cloud Storage, a project or organization setting. Usage logs are a legacy feature and would need one more bucket.
+  # checkov:skip=CKV_GCP_78: Temp and staging files are rewritten on every job launch and have no use once replaced, so old versions would only add cost.
   name                        = local.dataflow_bucket_name
   location                    = local.dataflow_region
   uniform_bucket_level_access = true

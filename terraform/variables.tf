@@ -1,6 +1,6 @@
 # Input variables. Only project_id, results_bucket_name and either
-# kafka_bootstrap_servers or create_kafka_cluster = true must be set;
-# every other variable has a working default.
+# kafka_bootstrap_servers or create_kafka_cluster = true must be set.
+# Every other variable has a working default.
 
 # ---------------------------------------------------------------------------
 # Project and naming
@@ -339,6 +339,23 @@ variable "dead_letter_path" {
   }
 }
 
+variable "template_image_tag" {
+  type        = string
+  description = "Tag of the two Flex Template images in the repository (publish-results and extract-injections). Use a new tag for every build, so that a running job never picks up a changed image by accident."
+  default     = "v1"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.template_image_tag))
+    error_message = "The template_image_tag must be a Docker tag: up to 128 letters, digits, underscores, dots or hyphens, not starting with a dot or hyphen."
+  }
+}
+
+variable "workers_use_template_image" {
+  type        = bool
+  description = "Run Dataflow workers on the template image (sdk_container_image), which must then be built on an Apache Beam SDK image with the project's packages installed. When false, workers use Beam's default image."
+  default     = true
+}
+
 variable "publish_template_gcs_path" {
   type        = string
   description = "gs:// path of the publish_results Flex Template spec. Empty means gs://<templates bucket>/templates/publish_results.json."
@@ -409,8 +426,8 @@ variable "kafka_client_properties" {
   default     = {}
 
   validation {
-    condition     = alltrue([for key in keys(var.kafka_client_properties) : !can(regex("(password|secret|sasl\\.username|sasl\\.oauthbearer\\.client|ssl\\.key)", key))])
-    error_message = "The kafka_client_properties must not contain credentials (passwords, secrets, SASL usernames, OAuth client settings or TLS keys); store those in the Kafka config secret."
+    condition     = alltrue([for key in keys(var.kafka_client_properties) : !can(regex("(password|secret|token|jaas|credentials|keystore|key\\.pem|sasl\\.username|ssl\\.key)", key))])
+    error_message = "The kafka_client_properties must not contain credentials (passwords, secrets, tokens, JAAS settings, SASL usernames, keystores or TLS keys); store those in the Kafka config secret."
   }
 }
 

@@ -6,7 +6,7 @@
 # 2. Run checkov on terraform/ and fail on any failed check. Every skip must be
 #    an inline "checkov:skip=ID: reason" comment inside the resource.
 #
-# No terraform or tofu binary is needed; `terraform plan` is not run.
+# No terraform or tofu binary is needed, and `terraform plan` is not run.
 #
 # The tools are installed into their own virtual environments under
 # ${TF_CHECK_VENV:-.venv-terraform}, never into the project's environment:

@@ -14,8 +14,8 @@ import pytest
 REPOSITORY_ROOT = pathlib.Path(__file__).resolve().parents[2]
 TERRAFORM_DIR = REPOSITORY_ROOT / "terraform"
 
-# python-hcl2 8.x keeps the quotes of string literals and marks blocks unless
-# told otherwise; these options give plain values, with expressions as "${...}".
+# By default python-hcl2 8.x keeps the quotes of string literals and adds block
+# markers. These options give plain values, with expressions as "${...}".
 SERIALIZATION_OPTIONS = hcl2.SerializationOptions(
     strip_string_quotes=True,
     explicit_blocks=False,

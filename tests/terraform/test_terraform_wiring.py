@@ -8,7 +8,6 @@ the Flex Template parameters of both pipelines.
 import ast
 import importlib
 import json
-import pathlib
 import sys
 
 import pytest
@@ -17,7 +16,8 @@ from conftest import REPOSITORY_ROOT, TerraformConfig
 
 FINALIZED_EVENT_TYPE = "google.cloud.storage.object.v1.finalized"
 
-# Environment variables function_launcher/config.py reads.
+# Environment variables set on the function: every name function_launcher/config.py
+# reads, except the local-only ones below.
 FUNCTION_ENVIRONMENT_VARIABLES = frozenset({
     "RESULTS_BUCKET",
     "LAUNCHER",
@@ -35,6 +35,14 @@ FUNCTION_ENVIRONMENT_VARIABLES = frozenset({
     "DATAFLOW_SUBNETWORK",
     "DATAFLOW_MAX_WORKERS",
     "DEAD_LETTER_PATH",
+    "KAFKA_CONFIG",
+    "DATAFLOW_SDK_CONTAINER_IMAGE",
+})
+
+# Variables function_launcher/config.py reads that production leaves unset.
+LOCAL_ONLY_ENVIRONMENT_VARIABLES = frozenset({
+    "DATAFLOW_API_ENDPOINT",  # points the launcher at a local test server
+    "LOCAL_STATE_DIR",  # used by the local DirectRunner launcher only
 })
 
 # Pipeline options, which are also the Flex Template parameter names.
@@ -92,9 +100,10 @@ def metadata_parameter_names(metadata: dict) -> set[str]:
     return {parameter["name"] for parameter in metadata.get("parameters", [])}
 
 
-def known_pipeline_options(module) -> set[str]:
-    """Return every option name Beam accepts once the pipeline module is imported.
+def known_pipeline_options() -> set[str]:
+    """Return every option name Beam accepts, given the modules imported so far.
 
+    Call it after importing the pipeline module, so that its classes count.
     Beam parses the options of all imported PipelineOptions subclasses
     together, so this includes Beam's own options: the pipelines read
     --bootstrap_servers from Beam's KafkaStreamsRunnerOptions, for example.
@@ -104,7 +113,6 @@ def known_pipeline_options(module) -> set[str]:
     from apache_beam.options.pipeline_options import PipelineOptions
     from apache_beam.options.pipeline_options import _BeamArgumentParser
 
-    assert module is not None
     parser = _BeamArgumentParser(allow_abbrev=False, conflict_handler="resolve")
     pending = [PipelineOptions]
     seen = set()
@@ -233,7 +241,17 @@ def test_function_environment_matches_config_module(terraform_config):
     assert hasattr(config, "ENVIRONMENT_VARIABLES"), (
         "function_launcher/config.py must define ENVIRONMENT_VARIABLES, a tuple of every name it reads"
     )
-    assert set(function_environment(terraform_config)) == set(config.ENVIRONMENT_VARIABLES)
+    production_names = set(config.ENVIRONMENT_VARIABLES) - LOCAL_ONLY_ENVIRONMENT_VARIABLES
+    assert set(function_environment(terraform_config)) == production_names
+
+
+def test_function_sets_no_local_only_variable(terraform_config):
+    assert set(function_environment(terraform_config)) & LOCAL_ONLY_ENVIRONMENT_VARIABLES == set()
+
+
+def test_function_kafka_config_is_non_secret_json(terraform_config):
+    assert function_environment(terraform_config)["KAFKA_CONFIG"] == "${local.kafka_config_json}"
+    assert terraform_config.locals["kafka_config_json"] == "${jsonencode(var.kafka_client_properties)}"
 
 
 def test_function_launcher_mode_is_dataflow(terraform_config):
@@ -320,9 +338,10 @@ def test_extract_secret_parameter_is_version_name(terraform_config):
     assert parameters["kafka_config_secret"] == "${local.kafka_config_secret_version}"
 
 
-def test_extract_parameters_match_metadata(terraform_config):
+def test_extract_parameters_in_metadata(terraform_config):
     metadata = read_template_metadata("extract_injections")
-    assert set(extract_parameters(terraform_config)) == metadata_parameter_names(metadata)
+    undeclared = set(extract_parameters(terraform_config)) - metadata_parameter_names(metadata)
+    assert undeclared == set()
 
 
 def test_extract_sets_required_metadata_parameters(terraform_config):
@@ -334,8 +353,8 @@ def test_extract_sets_required_metadata_parameters(terraform_config):
 
 
 def test_extract_parameters_are_pipeline_options(terraform_config):
-    module = import_repository_module("pipelines.extract_injections")
-    unknown = set(extract_parameters(terraform_config)) - known_pipeline_options(module)
+    import_repository_module("pipelines.extract_injections")  # registers its options
+    unknown = set(extract_parameters(terraform_config)) - known_pipeline_options()
     assert unknown == set()
 
 
@@ -345,20 +364,27 @@ def test_extract_sets_required_pipeline_options(terraform_config):
     assert missing == set()
 
 
-def test_publish_metadata_matches_contract():
+def test_publish_metadata_declares_contract():
     metadata = read_template_metadata("publish_results")
     assert metadata_parameter_names(metadata) >= PUBLISH_RESULTS_OPTIONS
 
 
 def test_publish_contract_names_are_pipeline_options():
-    module = import_repository_module("pipelines.publish_results")
-    unknown = PUBLISH_RESULTS_OPTIONS - known_pipeline_options(module)
+    import_repository_module("pipelines.publish_results")  # registers its options
+    unknown = PUBLISH_RESULTS_OPTIONS - known_pipeline_options()
     assert unknown == set()
 
 
 def test_extract_job_runs_as_dataflow_account(terraform_config):
     job = terraform_config.resource("google_dataflow_flex_template_job", "extract_injections")
     assert job["service_account_email"] == "${google_service_account.dataflow.email}"
+
+
+def test_workers_use_template_images(terraform_config):
+    job = terraform_config.resource("google_dataflow_flex_template_job", "extract_injections")
+    environment = function_environment(terraform_config)
+    assert job["sdk_container_image"] == "${var.workers_use_template_image ? local.extract_image : null}"
+    assert environment["DATAFLOW_SDK_CONTAINER_IMAGE"] == '${var.workers_use_template_image ? local.publish_image : ""}'
 
 
 def test_extract_job_uses_beta_provider(terraform_config):
@@ -371,13 +397,8 @@ def test_extract_job_drains_on_delete(terraform_config):
     assert job["on_delete"] == "drain"
 
 
-def test_template_paths_are_distinct(terraform_config):
+def test_template_paths_name_their_pipeline(terraform_config):
     publish_path = terraform_config.locals["publish_template_gcs_path"]
     extract_path = terraform_config.locals["extract_template_gcs_path"]
     assert "publish_results.json" in publish_path
     assert "extract_injections.json" in extract_path
-
-
-def test_repository_root_is_parent_of_terraform():
-    assert (REPOSITORY_ROOT / "terraform").is_dir()
-    assert pathlib.Path(__file__).resolve().is_relative_to(REPOSITORY_ROOT)
