@@ -43,11 +43,18 @@ class LocalBroker:
     Args:
         port: The port to listen on; a free one when None.
         log_path: Where the broker's output goes; a temporary file when None.
+        advertised_port: The port the broker gives clients in metadata; `port`
+            when None. Set it to a proxy's port to keep clients on the proxy:
+            a Kafka client connects to the advertised address after its first
+            metadata request. `bootstrap_servers` then names this port too, so
+            the proxy must be running before `start()`.
     """
 
-    def __init__(self, port: Optional[int] = None, log_path: Optional[str] = None):
+    def __init__(self, port: Optional[int] = None, log_path: Optional[str] = None,
+                 advertised_port: Optional[int] = None):
         self.port = port or free_port()
-        self.bootstrap_servers = f"127.0.0.1:{self.port}"
+        self.advertised_port = advertised_port or self.port
+        self.bootstrap_servers = f"127.0.0.1:{self.advertised_port}"
         self._log_path = log_path
         self.process: Optional[subprocess.Popen] = None
 
@@ -57,7 +64,8 @@ class LocalBroker:
             handle, self._log_path = tempfile.mkstemp(prefix="tansu-", suffix=".log")
             os.close(handle)
         url = f"tcp://127.0.0.1:{self.port}"
-        command = [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+        advertised_url = f"tcp://127.0.0.1:{self.advertised_port}"
+        command = [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", advertised_url,
                    "--storage-engine", "memory://tansu/"]
         with open(self._log_path, "ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -132,6 +140,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--partitions", type=int, default=1, help="Partitions per topic.")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # SIGTERM takes the same path as Ctrl-C, so the broker process is stopped too.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     with LocalBroker(port=args.port) as broker:
         broker.create_topics([name for name in args.topics.split(",") if name], partitions=args.partitions)
         print(f"Broker ready at {broker.bootstrap_servers}; press Ctrl-C to stop.", flush=True)

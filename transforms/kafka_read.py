@@ -3,9 +3,10 @@
 `KafkaRead` lists the partitions of the topics at run time and reads each
 partition as one restriction, an `OffsetRange` from the consumer group's
 committed offset (or the partition's earliest offset when the group has none)
-to an unreachable end. Each bundle polls until it has a batch, the bundle's
-time budget runs out, or the partition is idle; then it checkpoints itself
-with `defer_remainder()` and the runner calls it again with the rest.
+to an unreachable end. Each bundle polls until it has a batch, until the
+bundle's time budget runs out, or until the partition is idle. Then it
+checkpoints itself with `defer_remainder()`, and the runner calls it again
+with the rest.
 
 Delivery guarantee: offsets are committed to the consumer group only in the
 bundle's finalization callback (`DoFn.BundleFinalizerParam`). A runner calls
@@ -15,7 +16,8 @@ bundle, including the `finish_bundle` flush of a `WriteToKafka` that follows
 without a fusion break. A restart resumes at the committed offsets, so
 records are never lost, and at most the bundles that were read but not yet
 finalized are read again (at-least-once). This holds only while the writes
-stay fused with the read: a GroupByKey or Reshuffle between them lets the
+stay fused with the read. A Flatten, GroupByKey or Reshuffle between them is
+a fusion break on the FnApiRunner (measured on Beam 2.77), which lets the
 runner finalize the read's bundle before the write has run.
 
 Partitions are assigned by the pipeline (one restriction per partition), not
@@ -44,7 +46,7 @@ from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.core import RestrictionProvider, WatermarkEstimatorProvider
 from apache_beam.utils.timestamp import Timestamp
-from confluent_kafka import OFFSET_INVALID, Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from transforms.kafka_config import KafkaConnection
 
@@ -52,6 +54,9 @@ _LOGGER = logging.getLogger(__name__)
 
 # The end of every partition restriction: a Kafka offset never reaches it.
 UNBOUNDED_OFFSET = sys.maxsize
+
+# Maximum timeout of one `consume()` call while a bundle polls.
+_POLL_STEP_SECONDS = 0.05
 
 CONSUMER_DEFAULTS = {
     "enable.auto.commit": "false",
@@ -84,7 +89,7 @@ def clear_stop() -> None:
 
 
 def stop_requested() -> bool:
-    """Whether `request_stop()` was called since the last `clear_stop()`."""
+    """Return whether `request_stop()` was called since the last `clear_stop()`."""
     return _STOP_REQUESTED.is_set()
 
 
@@ -124,7 +129,7 @@ class ConsumedRecord(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class ReadSettings:
-    """How one `KafkaRead` polls and when it ends; picklable.
+    """Polling and stopping settings of one `KafkaRead`; picklable.
 
     Attributes:
         group_id: The consumer group whose committed offsets are read and written.
@@ -160,7 +165,7 @@ def starting_offset(consumer: Consumer, partition: KafkaPartition, timeout_secon
     """Return the group's committed offset of a partition, else the partition's earliest offset.
 
     Raises:
-        KafkaException: If the broker does not answer within the timeout.
+        KafkaException: If the broker does not respond within the timeout.
     """
     committed = consumer.committed([TopicPartition(partition.topic, partition.partition)],
                                    timeout=timeout_seconds)[0]
@@ -169,6 +174,19 @@ def starting_offset(consumer: Consumer, partition: KafkaPartition, timeout_secon
     low, _ = consumer.get_watermark_offsets(TopicPartition(partition.topic, partition.partition),
                                             timeout=timeout_seconds, cached=False)
     return max(low, 0)
+
+
+def committed_offsets(connection: KafkaConnection, group_id: str, topic: str,
+                      timeout_seconds: float = 30.0) -> dict[int, Optional[int]]:
+    """Return the group's committed offset of each partition of a topic, None where it has none."""
+    consumer = Consumer(consumer_config(connection, group_id))
+    try:
+        metadata = consumer.list_topics(topic, timeout=timeout_seconds).topics[topic]
+        partitions = [TopicPartition(topic, partition) for partition in sorted(metadata.partitions)]
+        committed = consumer.committed(partitions, timeout=timeout_seconds)
+    finally:
+        consumer.close()
+    return {item.partition: (item.offset if item.offset >= 0 else None) for item in committed}
 
 
 class _UnboundedOffsetTracker(OffsetRestrictionTracker):
@@ -208,7 +226,7 @@ def _budget_used_up(budget_id: str, limit: Optional[int]) -> bool:
 
 
 class _PartitionState:
-    """A partition's consumer and what this worker knows about its position."""
+    """A partition's consumer and this worker's record of its read position."""
 
     def __init__(self, consumer: Consumer):
         self.consumer = consumer
@@ -227,9 +245,10 @@ class ReadPartitionFn(beam.DoFn, RestrictionProvider):
     Consumers cannot be pickled, so each worker creates its own, one per
     partition, when it first reads that partition, and keeps it across
     bundles. A bundle ends with `defer_remainder()` (a self-checkpoint) after
-    a batch, after `max_bundle_seconds`, or after one empty poll, so an idle
-    topic costs one poll of `poll_timeout_seconds` per bundle instead of a
-    busy loop.
+    `max_records_per_bundle` records, after `max_bundle_seconds`, or as soon
+    as a poll returns fewer messages than requested (the read has caught up).
+    An idle topic costs one poll of `poll_timeout_seconds` per bundle
+    instead of a busy loop.
 
     The element timestamp is the message timestamp. The watermark follows the
     latest message timestamp and moves to the wall clock while the partition
@@ -245,8 +264,6 @@ class ReadPartitionFn(beam.DoFn, RestrictionProvider):
 
     def setup(self):
         self._read_counter = Metrics.counter(self._namespace, "records_consumed")
-        self._commit_counter = Metrics.counter(self._namespace, "offset_commits")
-        self._commit_failure_counter = Metrics.counter(self._namespace, "offset_commit_failures")
         self._poll_error_counter = Metrics.counter(self._namespace, "poll_errors")
 
     def initial_restriction(self, partition: KafkaPartition) -> OffsetRange:
@@ -318,11 +335,10 @@ class ReadPartitionFn(beam.DoFn, RestrictionProvider):
         claimed_count = 0
         deadline = time.monotonic() + self._settings.max_bundle_seconds
         finished = False
+        split_away = False
         while claimed_count < self._settings.max_records_per_bundle and time.monotonic() < deadline:
-            messages = state.consumer.consume(self._settings.max_records_per_bundle - claimed_count,
-                                              timeout=self._settings.poll_timeout_seconds)
-            if not messages:
-                break
+            requested = self._settings.max_records_per_bundle - claimed_count
+            messages = self._poll(state.consumer, requested)
             for message in messages:
                 if message.error() is not None:
                     self._poll_error_counter.inc()
@@ -331,8 +347,8 @@ class ReadPartitionFn(beam.DoFn, RestrictionProvider):
                     continue
                 offset = message.offset()
                 if offset < start or (claimed_last is not None and offset <= claimed_last):
-                    # NOTE: only after an offset reset to earliest (the committed offset was
-                    # past the end, for example on a recreated topic); these offsets count as read.
+                    # NOTE: this happens only after an offset reset to earliest, when the committed
+                    # offset was past the end (for example on a recreated topic). These records are lost.
                     _LOGGER.warning("Skipping %s partition %d offset %d, before the restriction start %d",
                                     partition.topic, partition.partition, offset, start)
                     continue
@@ -340,12 +356,15 @@ class ReadPartitionFn(beam.DoFn, RestrictionProvider):
                     finished = True
                     break
                 if not tracker.try_claim(offset):
-                    return
+                    # The runner split off the rest of the restriction: another call reads it.
+                    split_away = True
+                    break
                 claimed_last = offset
                 claimed_count += 1
                 state.last_arrival = time.monotonic()
                 yield self._timestamped(message, partition, watermark_estimator)
-            if finished:
+            if finished or split_away or len(messages) < requested:
+                # Fewer messages than asked for: the read has caught up with the partition.
                 break
 
         if claimed_last is not None:
@@ -356,6 +375,9 @@ class ReadPartitionFn(beam.DoFn, RestrictionProvider):
             # Idle: let the watermark follow the wall clock.
             self._advance_watermark(watermark_estimator, Timestamp.now())
 
+        if split_away:
+            state.next_offset = None
+            return
         if finished or self._should_stop(state, partition):
             # The consumer has fetched past the last claimed offset: make the next
             # read of this partition, if any, assign it again.
@@ -363,6 +385,19 @@ class ReadPartitionFn(beam.DoFn, RestrictionProvider):
             tracker.try_claim(UNBOUNDED_OFFSET)
             return
         tracker.defer_remainder()
+
+    def _poll(self, consumer: Consumer, requested: int) -> list:
+        """Poll in short steps until messages arrive or `poll_timeout_seconds` pass.
+
+        A single `consume()` call waits until it has `requested` messages or
+        its timeout expires, so short steps return the first messages sooner.
+        """
+        give_up = time.monotonic() + self._settings.poll_timeout_seconds
+        while True:
+            step = min(_POLL_STEP_SECONDS, self._settings.poll_timeout_seconds)
+            messages = consumer.consume(requested, timeout=step)
+            if messages or time.monotonic() >= give_up:
+                return messages
 
     def _timestamped(self, message, partition: KafkaPartition, watermark_estimator):
         timestamp_type, timestamp_ms = message.timestamp()
@@ -382,17 +417,17 @@ class ReadPartitionFn(beam.DoFn, RestrictionProvider):
             watermark_estimator.set_watermark(timestamp)
 
     def _commit_callback(self, state: _PartitionState, partition: KafkaPartition, next_offset: int):
+        # Finalization runs outside the bundle, where Beam metrics are not
+        # collected: commits are logged instead of counted.
         def commit():
             offsets = [TopicPartition(partition.topic, partition.partition, next_offset)]
             try:
                 state.consumer.commit(offsets=offsets, asynchronous=False)
             except (KafkaException, RuntimeError) as error:
                 # The records stay uncommitted and are read again after a restart.
-                self._commit_failure_counter.inc()
                 _LOGGER.warning("Committing offset %d of %s partition %d for group %s failed: %s", next_offset,
                                 partition.topic, partition.partition, self._settings.group_id, error)
                 return
-            self._commit_counter.inc()
             _LOGGER.debug("Committed offset %d of %s partition %d", next_offset, partition.topic,
                           partition.partition)
         return commit

@@ -12,8 +12,8 @@ guesses:
 * the prompt was blocked (`response.promptFeedback.blockReason`);
 * the answer was cut off (`finishReason` `MAX_TOKENS`) or stopped for
   another reason than `STOP` (for example `SAFETY`);
-* the answer has no text, holds no JSON object with `is_prompt_injection`,
-  holds several that disagree, or has fields of the wrong type.
+* the answer has no text, contains no JSON object with `is_prompt_injection`,
+  contains several that disagree, or has fields of the wrong type.
 
 Only the first candidate is read; Vertex AI batch jobs return one unless the
 request asked for more.
@@ -131,7 +131,8 @@ def _json_objects(text: str) -> list[dict]:
     while position != -1:
         try:
             value, end = _DECODER.raw_decode(text, position)
-        except ValueError:
+        except (ValueError, RecursionError):
+            # RecursionError: nesting deeper than Python's recursion limit, which the json module does not catch.
             position = text.find("{", position + 1)
             continue
         if isinstance(value, dict):
@@ -156,7 +157,7 @@ def find_verdict_object(text: str) -> dict:
     try:
         whole = _DECODER.decode(stripped)
         candidates_by_way.append([whole] if isinstance(whole, dict) else [])
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     fenced = [body for body in _FENCE.findall(stripped)]
     if fenced:
@@ -168,13 +169,21 @@ def find_verdict_object(text: str) -> dict:
         if not verdicts:
             continue
         if any(value != verdicts[0] for value in verdicts[1:]):
-            raise _reject(f"The answer holds {len(verdicts)} different verdict objects, so the verdict is "
+            raise _reject(f"The answer contains {len(verdicts)} different verdict objects, so the verdict is "
                           "ambiguous.", "ambiguous_answer", "AmbiguousVerdict")
         return verdicts[0]
 
     preview = stripped[:120]
-    raise _reject(f"The answer holds no JSON object with an is_prompt_injection field: {preview!r}.",
+    raise _reject(f"The answer contains no JSON object with an is_prompt_injection field: {preview!r}.",
                   "unparseable_answer", "UnparseableVerdict")
+
+
+def _has_unpaired_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def check_verdict_fields(value: dict) -> Verdict:
@@ -182,7 +191,8 @@ def check_verdict_fields(value: dict) -> Verdict:
 
     Raises:
         VerdictRejected: For a missing field, a wrong type, a confidence
-            outside 0..1, or a positive verdict without injection text.
+            outside 0..1, a string with an unpaired surrogate, or a positive
+            verdict without injection text.
     """
     missing = [name for name in _VERDICT_FIELDS if name not in value]
     if missing:
@@ -203,6 +213,11 @@ def check_verdict_fields(value: dict) -> Verdict:
     if injection_text is not None and not isinstance(injection_text, str):
         raise _reject(f"injection_text must be a string or null, not {injection_text!r}.", "invalid_verdict",
                       "InvalidVerdict")
+    for name in ("category", "reason", "injection_text"):
+        if isinstance(value[name], str) and _has_unpaired_surrogate(value[name]):
+            # JSON can escape one half of a surrogate pair (\ud800); such a string cannot be encoded as UTF-8.
+            raise _reject(f"{name} contains an unpaired surrogate escape, so it is not valid Unicode text.",
+                          "invalid_verdict", "InvalidVerdict")
     if flag and not (injection_text or "").strip():
         raise _reject("The verdict is positive but injection_text is empty, so there is nothing to extract.",
                       "missing_injection_text", "MissingInjectionText")
