@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-python check-terraform clean
+.PHONY: install demo automation test test-python check-terraform clean
 
 $(STAMP): setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m localdev.demo
+
+# Upload → Cloud Function → publish job → Kafka → extraction job, all on local stand-ins.
+automation: $(STAMP)
+	$(BIN)/python -m localdev.automation
 
 test: test-python check-terraform
 

@@ -34,13 +34,10 @@ Variables (`ENVIRONMENT_VARIABLES` lists them all):
 
 import dataclasses
 import json
-import logging
 import os
 import re
 import tempfile
 from typing import Mapping, Optional
-
-_LOGGER = logging.getLogger(__name__)
 
 ENVIRONMENT_VARIABLES = (
     "RESULTS_BUCKET",
@@ -70,17 +67,18 @@ DEFAULT_TOPIC = "batch-job-results"
 DEFAULT_DEAD_LETTER_TOPIC = "batch-job-results-dlq"
 DEFAULT_LOCAL_STATE_DIR = os.path.join(tempfile.gettempdir(), "function-launcher-state")
 
-# Cloud Storage bucket names: 3-63 characters, or up to 222 with dots.
+# Cloud Storage bucket names are 3 to 63 characters, or up to 222 when they
+# contain dots. This check allows 222 for every name.
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
 _SECRET_VERSION = re.compile(r"projects/[^/]+/secrets/[^/]+/versions/[^/]+")
 
-# Property names that hold credentials; they belong in KAFKA_CONFIG_SECRET,
+# Property names that contain credentials. They belong in KAFKA_CONFIG_SECRET,
 # because KAFKA_CONFIG is visible in the job's parameters.
 _SECRET_PROPERTY_MARKERS = ("password", "secret", "token", "jaas", "credentials", "key.pem", "keystore")
 
 
 class ConfigError(ValueError):
-    """Raised when the environment does not hold a valid launcher configuration."""
+    """Raised when the environment does not contain a valid launcher configuration."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,7 +198,7 @@ def _check_kafka_config(text: Optional[str], problems: list[str]) -> None:
     try:
         properties = json.loads(text)
     except json.JSONDecodeError as error:
-        # The position only: the value may hold a credential put there by mistake.
+        # The position only, because the value may contain a credential put there by mistake.
         problems.append(f"KAFKA_CONFIG is not valid JSON (line {error.lineno}, column {error.colno}); "
                         'expected an object such as {"security.protocol": "SASL_SSL"}.')
         return
@@ -211,7 +209,7 @@ def _check_kafka_config(text: Optional[str], problems: list[str]) -> None:
         if not isinstance(value, (str, int, float, bool)):
             problems.append(f"KAFKA_CONFIG property {name!r} must be a string, number or boolean.")
         if any(marker in name.lower() for marker in _SECRET_PROPERTY_MARKERS):
-            problems.append(f"KAFKA_CONFIG property {name!r} holds a credential: move it to the secret "
+            problems.append(f"KAFKA_CONFIG property {name!r} contains a credential: move it to the secret "
                             "named by KAFKA_CONFIG_SECRET, because job parameters are visible to project viewers.")
 
 

@@ -29,7 +29,8 @@ import time
 from typing import Optional
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import (DirectOptions, GoogleCloudOptions, PipelineOptions,
+                                                  StandardOptions)
 from confluent_kafka import KafkaException
 
 from pipelines.common_options import KafkaOptions, kafka_connection
@@ -228,6 +229,12 @@ def run(argv: Optional[list[str]] = None) -> dict:
     _LOGGER.info("Extracting from %s (group %s) to %s, dead letters to %s, at %s", extract.input_topic,
                  extract.consumer_group, extract.output_topic, dead_letter_topic, connection.bootstrap_servers)
     started = time.monotonic()
+    template_location = options.view_as(GoogleCloudOptions).template_location
+    if template_location:
+        # A Flex Template launch only stages the job here; its counters are in the Dataflow job's metrics.
+        pipeline.run()
+        _LOGGER.info("Staged the extraction job as a template at %s", template_location)
+        return {}
     with _StopOnSignals():
         result = pipeline.run()
         result.wait_until_finish()
@@ -253,6 +260,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     except (KafkaConfigError, ValueError) as error:
         _LOGGER.error("%s", error)
         return 2
+    if not summary:
+        return 0
     print(f"events_read={summary['events_read']} verdicts_positive={summary['verdicts_positive']} "
           f"verdicts_negative={summary['verdicts_negative']} findings={summary['findings']} "
           f"duplicates_suppressed={summary['duplicates_suppressed']} dead_letters={summary['dead_letters']}")

@@ -9,6 +9,11 @@ the job also serves as a backfill tool over many days. Each line ends as
 exactly one of: an event on `--topic`, a dead letter with a reason, or a
 counted skip (blank lines). The summary checks that lines read = published +
 dead letters + skipped. The default runner is the local DirectRunner.
+
+Exit codes: 0 when every line is accounted for; 1 when the accounting does
+not balance; 2 for invalid options or a missing input file or generation;
+3 when Kafka did not acknowledge every message (the job wrote no summary and
+can be rerun).
 """
 
 import argparse
@@ -17,7 +22,7 @@ import sys
 from typing import Optional
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
 
 from pipelines.summary import counter_totals, write_summary_json
 from transforms.dead_letter_records import DEAD_LETTERS
@@ -25,7 +30,7 @@ from transforms.dead_letters import WriteDeadLetters
 from transforms.jsonl_read import DEFAULT_BLOCK_SIZE, ReadResultLines
 from pipelines.common_options import KafkaOptions, kafka_connection
 from transforms.kafka_config import KafkaConfigError, KafkaConnection
-from transforms.kafka_write import DEFAULT_MAX_MESSAGE_BYTES, WriteToKafka
+from transforms.kafka_write import DEFAULT_MAX_MESSAGE_BYTES, KafkaDeliveryError, WriteToKafka
 from transforms.result_files import ResultFile, match_result_files
 from transforms.to_events import LineToEventFn
 
@@ -123,6 +128,11 @@ def run(argv: Optional[list[str]] = None) -> dict:
                         dead_letter_topic=dead_letter_topic, dead_letter_path=publish.dead_letter_path,
                         max_message_bytes=kafka.max_message_bytes, block_size=publish.block_size_bytes)
     result = pipeline.run()
+    template_location = options.view_as(GoogleCloudOptions).template_location
+    if template_location:
+        # A Flex Template launch only stages the job here; its counters are in the Dataflow job's metrics.
+        _LOGGER.info("Staged the publish job as a template at %s", template_location)
+        return {}
     result.wait_until_finish()
 
     summary = summarize(result)
@@ -142,6 +152,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     except (FileNotFoundError, KafkaConfigError, ValueError) as error:
         _LOGGER.error("%s", error)
         return 2
+    except KafkaDeliveryError as error:
+        # The local runner does not retry a failed bundle: the job ends here without a summary.
+        _LOGGER.error("The publish job failed because Kafka did not acknowledge every message: %s "
+                      "Rerun the job on the same input and generation; the rerun publishes every line again "
+                      "with the same event ids.", error)
+        return 3
+    if not summary:
+        return 0
     print(f"lines_read={summary['lines_read']} published={summary['published']} "
           f"dead_letters={summary['dead_letters']} skipped={summary['skipped']}")
     return 0 if summary["balanced"] else 1

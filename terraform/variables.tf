@@ -352,7 +352,7 @@ variable "template_image_tag" {
 
 variable "workers_use_template_image" {
   type        = bool
-  description = "Run Dataflow workers on the template image (sdk_container_image), which must then be built on an Apache Beam SDK image with the project's packages installed. When false, workers use Beam's default image."
+  description = "Run Dataflow workers on the template image (sdk_container_image), which has the project's packages installed. When false, workers use Beam's default image and install the project from the staged setup.py at start-up, which needs PyPI access from the worker network."
   default     = true
 }
 
