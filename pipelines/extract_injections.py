@@ -34,7 +34,7 @@ from apache_beam.options.pipeline_options import (DirectOptions, GoogleCloudOpti
 from confluent_kafka import KafkaException
 
 from pipelines.common_options import KafkaOptions, kafka_connection
-from pipelines.summary import counter_totals, write_summary_json
+from pipelines.summary import counter_totals, report_summary
 from transforms.dead_letter_records import DEAD_LETTERS
 from transforms.dead_letters import WriteDeadLetters
 from transforms.extraction import DEFAULT_CACHE_SIZE, PIPELINE, InjectionExtraction
@@ -244,11 +244,7 @@ def run(argv: Optional[list[str]] = None) -> dict:
     summary["elapsed_seconds"] = round(elapsed, 3)
     summary["committed_offsets"] = _committed_offsets_or_none(connection, extract.consumer_group,
                                                               extract.input_topic)
-    _LOGGER.info("Extraction summary: %s", summary)
-    if kafka.summary_json:
-        write_summary_json(kafka.summary_json, summary)
-    if not summary["balanced"]:
-        _LOGGER.error("Accounting does not balance: %s", summary)
+    report_summary("Extraction", summary, kafka.summary_json)
     return summary
 
 

@@ -24,7 +24,7 @@ from typing import Optional
 import apache_beam as beam
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
 
-from pipelines.summary import counter_totals, write_summary_json
+from pipelines.summary import counter_totals, report_summary
 from transforms.dead_letter_records import DEAD_LETTERS
 from transforms.dead_letters import WriteDeadLetters
 from transforms.jsonl_read import DEFAULT_BLOCK_SIZE, ReadResultLines
@@ -136,11 +136,7 @@ def run(argv: Optional[list[str]] = None) -> dict:
     result.wait_until_finish()
 
     summary = summarize(result)
-    _LOGGER.info("Publish summary: %s", summary)
-    if kafka.summary_json:
-        write_summary_json(kafka.summary_json, summary)
-    if not summary["balanced"]:
-        _LOGGER.error("Accounting does not balance: %s", summary)
+    report_summary("Publish", summary, kafka.summary_json)
     return summary
 
 

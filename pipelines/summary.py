@@ -30,3 +30,12 @@ def write_summary_json(path: str, summary: dict) -> None:
         json.dump(summary, stream, indent=2, sort_keys=True)
         stream.write("\n")
     _LOGGER.info("Wrote run summary to %s", path)
+
+
+def report_summary(job: str, summary: dict, path: str | None) -> None:
+    """Log a finished job's summary, write it to `path` if set, and log an error if it does not balance."""
+    _LOGGER.info("%s summary: %s", job, summary)
+    if path:
+        write_summary_json(path, summary)
+    if not summary["balanced"]:
+        _LOGGER.error("%s accounting does not balance: %s", job, summary)

@@ -21,6 +21,7 @@ import hashlib
 import unicodedata
 from typing import NamedTuple, Optional
 
+from transforms.rejections import RecordRejected
 from transforms.verdicts import Verdict
 
 SCHEMA_VERSION = 1
@@ -35,18 +36,8 @@ _WRAPPING_QUOTES = {'"': '"', "'": "'", "`": "`", "\u201c": "\u201d", "\u2018": 
                     "\u201e": "\u201c"}
 
 
-class QuoteRejected(ValueError):
-    """Raised when a positive verdict's quote cannot become a finding.
-
-    Attributes:
-        code: A short snake-case name of the cause, used in counter names.
-        error_type: The dead letter's `error_type`.
-    """
-
-    def __init__(self, message: str, code: str, error_type: str):
-        super().__init__(message)
-        self.code = code
-        self.error_type = error_type
+class QuoteRejected(RecordRejected):
+    """Raised when a positive verdict's quote cannot become a finding."""
 
 
 class QuoteMatch(NamedTuple):

@@ -23,6 +23,8 @@ import json
 import re
 from typing import NamedTuple, Optional
 
+from transforms.rejections import RecordRejected
+
 # finishReason values after which the answer text is complete.
 _COMPLETE_FINISH_REASONS = frozenset({"STOP", "FINISH_REASON_UNSPECIFIED"})
 
@@ -49,18 +51,8 @@ class Verdict(NamedTuple):
     reason: str
 
 
-class VerdictRejected(ValueError):
-    """Raised when a record yields no verdict.
-
-    Attributes:
-        code: A short snake-case name of the cause, used in counter names.
-        error_type: The dead letter's `error_type`.
-    """
-
-    def __init__(self, message: str, code: str, error_type: str):
-        super().__init__(message)
-        self.code = code
-        self.error_type = error_type
+class VerdictRejected(RecordRejected):
+    """Raised when a record yields no verdict."""
 
 
 def _reject(message: str, code: str, error_type: str) -> VerdictRejected:
