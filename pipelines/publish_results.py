@@ -11,9 +11,9 @@ counted skip (blank lines). The summary checks that lines read = published +
 dead letters + skipped. The default runner is the local DirectRunner.
 
 Exit codes: 0 when every line is accounted for; 1 when the accounting does
-not balance; 2 for invalid options or a missing input file or generation;
-3 when Kafka did not acknowledge every message (the job wrote no summary and
-can be rerun).
+not balance, or for an unexpected error (with its traceback); 2 for invalid
+options or a missing input file or generation; 3 when Kafka did not
+acknowledge every message (the job wrote no summary and can be rerun).
 """
 
 import argparse

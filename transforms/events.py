@@ -10,8 +10,9 @@ BOM and surrounding whitespace) and the cost of re-encoding is avoided. This
 is safe because the line was parsed as one valid JSON object before.
 """
 
+import functools
 import hashlib
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import orjson
 
@@ -36,6 +37,33 @@ def event_id(bucket: str, object_name: str, generation: str, line_number: int) -
     """Return the deterministic event id: 32 hex digits of a SHA-256."""
     key = f"{bucket}\x00{object_name}\x00{generation}\x00{line_number}".encode("utf-8")
     return hashlib.sha256(key).hexdigest()[:32]
+
+
+class _FileFields(NamedTuple):
+    """The envelope fields that are the same for every line of one file generation."""
+
+    source_uri: str
+    batch_date: Optional[str]
+    prediction_folder: Optional[str]
+    subject_prefix: str
+    id_hash: "hashlib._Hash"  # SHA-256 state after the bytes that `event_id` hashes before the line number.
+
+
+@functools.lru_cache(maxsize=64)
+def _file_fields(result_file: ResultFile) -> _FileFields:
+    # batch_date and prediction_folder each parse the path with a regular
+    # expression (about 1.5 µs each, together as much as the rest of the
+    # envelope), so this runs once per file instead of once per line.
+    id_prefix = f"{result_file.bucket}\x00{result_file.object_name}\x00{result_file.generation}\x00"
+    return _FileFields(result_file.source_uri, result_file.batch_date, result_file.prediction_folder,
+                       f"{result_file.object_name}#L", hashlib.sha256(id_prefix.encode("utf-8")))
+
+
+def _line_event_id(fields: _FileFields, line_number: int) -> str:
+    """Return the same id as `event_id` from the file's precomputed hash state."""
+    state = fields.id_hash.copy()
+    state.update(str(line_number).encode("ascii"))
+    return state.hexdigest()[:32]
 
 
 def request_id_of(record: dict) -> Optional[str]:
@@ -67,15 +95,16 @@ def build_event(result_file: ResultFile, line_number: int, record: dict, raw_lin
     Returns:
         `(event_id, event_bytes)`.
     """
-    identifier = event_id(result_file.bucket, result_file.object_name, result_file.generation, line_number)
+    fields = _file_fields(result_file)
+    identifier = _line_event_id(fields, line_number)
     status_text = record.get("status")
     failed = isinstance(status_text, str) and status_text != ""
     envelope = {
         "specversion": "1.0",
         "id": identifier,
-        "source": result_file.source_uri,
+        "source": fields.source_uri,
         "type": EVENT_TYPE,
-        "subject": f"{result_file.object_name}#L{line_number}",
+        "subject": fields.subject_prefix + str(line_number),
         "time": published_at,
         "datacontenttype": "application/json",
         "dataschema": DATA_SCHEMA,
@@ -87,8 +116,8 @@ def build_event(result_file: ResultFile, line_number: int, record: dict, raw_lin
                 "object": result_file.object_name,
                 "generation": result_file.generation,
                 "line": line_number,
-                "batch_date": result_file.batch_date,
-                "prediction_folder": result_file.prediction_folder,
+                "batch_date": fields.batch_date,
+                "prediction_folder": fields.prediction_folder,
             },
             "request_id": request_id_of(record),
             "status": "failed" if failed else "succeeded",

