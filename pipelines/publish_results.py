@@ -8,7 +8,8 @@ Usage:
 the job also serves as a backfill tool over many days. Each line ends as
 exactly one of: an event on `--topic`, a dead letter with a reason, or a
 counted skip (blank lines). The summary checks that lines read = published +
-dead letters + skipped. The default runner is the local DirectRunner.
+dead letters + skipped. The default runner is the FnApiRunner, the local
+DirectRunner's in-process engine for batch pipelines.
 
 Exit codes: 0 when every line is accounted for; 1 when the accounting does
 not balance, or for an unexpected error (with its traceback); 2 for invalid
@@ -114,7 +115,9 @@ def run(argv: Optional[list[str]] = None) -> dict:
     dead_letter_topic = DEFAULT_DEAD_LETTER_TOPIC if kafka.dead_letter_topic is None else kafka.dead_letter_topic
     standard = options.view_as(StandardOptions)
     if not standard.runner:
-        standard.runner = "DirectRunner"
+        # The DirectRunner's own in-process engine. The DirectRunner itself would first try
+        # to download the Prism runner, which is a download at run time that fails offline.
+        standard.runner = "FnApiRunner"
 
     if not publish.input:
         raise ValueError("--input is missing: give a result file path or glob, local or gs://.")
