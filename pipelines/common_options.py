@@ -10,10 +10,23 @@ job does not use.
 option instead of defining their own.
 """
 
-from apache_beam.options.pipeline_options import KafkaStreamsRunnerOptions, PipelineOptions
+import argparse
+import logging
+import sys
+from typing import Optional
 
-from transforms.kafka_config import KafkaConnection, parse_config_json
+from apache_beam.options.pipeline_options import (KafkaStreamsRunnerOptions, PipelineOptions, StandardOptions,
+                                                  _BeamArgumentParser)
+from confluent_kafka import KafkaException, Producer
+
+from transforms.kafka_config import KafkaConfigError, KafkaConnection, parse_config_json
 from transforms.kafka_write import DEFAULT_MAX_MESSAGE_BYTES
+
+_LOGGER = logging.getLogger(__name__)
+
+# librdkafka's allowed range for message.max.bytes.
+MIN_MESSAGE_BYTES = 1000
+MAX_MESSAGE_BYTES = 1_000_000_000
 
 
 class KafkaOptions(PipelineOptions):
@@ -45,3 +58,108 @@ def kafka_connection(options: PipelineOptions) -> KafkaConnection:
     kafka = options.view_as(KafkaOptions)
     bootstrap_servers = options.view_as(KafkaStreamsRunnerOptions).bootstrap_servers
     return KafkaConnection(bootstrap_servers, parse_config_json(kafka.kafka_config), kafka.kafka_config_secret)
+
+
+# Runners that run the pipeline in this process, where the checks below are safe to make.
+LOCAL_RUNNERS = ("DirectRunner", "SwitchingDirectRunner", "FnApiRunner", "BundleBasedDirectRunner")
+
+
+def is_local_runner(options: PipelineOptions) -> bool:
+    """Whether the job runs on a local runner (or on the default, which is local)."""
+    runner = options.view_as(StandardOptions).runner
+    return not runner or runner in LOCAL_RUNNERS
+
+
+def unknown_arguments(argv: list[str]) -> list[str]:
+    """Return the arguments that no imported `PipelineOptions` class accepts.
+
+    Beam itself only warns about them, so a misspelled option or a glob that
+    the shell expanded into many paths would otherwise be dropped silently.
+    """
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    # The same set of classes that PipelineOptions.get_all_options() parses with.
+    classes = {str(cls): cls for cls in PipelineOptions.__subclasses__()}
+    for cls in classes.values():
+        cls._add_argparse_args(parser)  # pylint: disable=protected-access
+    _, unknown = parser.parse_known_args(argv)
+    return unknown
+
+
+def parse_job_options(argv: Optional[list[str]], job_options: type, description: str) -> PipelineOptions:
+    """Parse a job's command line, with `--help` and a check for unknown arguments.
+
+    Args:
+        argv: The arguments, or None for `sys.argv[1:]`.
+        job_options: The job's own `PipelineOptions` subclass.
+        description: The first line of the job's help text.
+
+    Raises:
+        SystemExit: With code 0 after printing the help for `-h` or `--help`.
+        ValueError: For arguments that no option accepts, on a local runner.
+            On other runners they are only logged, as Beam does, because a
+            launcher may add options that this Beam version does not know.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "-h" in argv or "--help" in argv:
+        _print_help(job_options, description)
+        raise SystemExit(0)
+
+    options = PipelineOptions(argv)
+    unknown = unknown_arguments(argv)
+    if unknown and is_local_runner(options):
+        raise ValueError(
+            f"Unknown arguments: {' '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}. Check the option "
+            "names with --help, and quote globs so that the shell does not expand them.")
+    if unknown:
+        _LOGGER.warning("Ignoring unknown arguments: %s", " ".join(unknown))
+
+    max_message_bytes = options.view_as(KafkaOptions).max_message_bytes
+    if not MIN_MESSAGE_BYTES <= max_message_bytes <= MAX_MESSAGE_BYTES:
+        raise ValueError(f"--max_message_bytes must be between {MIN_MESSAGE_BYTES} and {MAX_MESSAGE_BYTES} "
+                         f"(librdkafka's range for message.max.bytes), not {max_message_bytes}.")
+    return options
+
+
+def _print_help(job_options: type, description: str) -> None:
+    module = sys.modules[job_options.__module__]
+    # Under `python -m`, the module is __main__ and its spec has the real name.
+    module_name = module.__spec__.name if getattr(module, "__spec__", None) else job_options.__module__
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {module_name}", description=description,
+        epilog="Beam's own pipeline options (--runner, --project, --region, --temp_location, --setup_file, ...) "
+               "are accepted too.")
+    job_options._add_argparse_args(parser)  # pylint: disable=protected-access
+    KafkaOptions._add_argparse_args(parser)  # pylint: disable=protected-access
+    parser.add_argument("--bootstrap_servers", default="localhost:9092",
+                        help="Kafka bootstrap servers, HOST:PORT[,HOST:PORT] (default localhost:9092).")
+    parser.print_help()
+
+
+def check_kafka(connection: KafkaConnection, topics: list[str], timeout_seconds: float = 15.0) -> None:
+    """Check before the job starts that Kafka is reachable with the job's settings.
+
+    A producer is created with the full configuration, so an unknown or
+    invalid librdkafka property fails here, and it asks for the cluster's
+    metadata. Topics that do not exist are only logged, because a broker may
+    create them on first use.
+
+    Raises:
+        KafkaConfigError: With the reason, if the settings are invalid or
+            the metadata request fails within the timeout.
+    """
+    config = connection.client_config({})
+    try:
+        producer = Producer(config)
+    except KafkaException as error:
+        raise KafkaConfigError(f"Invalid Kafka settings: {error.args[0].str()}. Check --kafka_config.") from None
+    try:
+        metadata = producer.list_topics(timeout=timeout_seconds)
+    except KafkaException as error:
+        raise KafkaConfigError(
+            f"Cannot reach Kafka at {connection.bootstrap_servers} within {timeout_seconds:.0f} s: "
+            f"{error.args[0].str()}. Check --bootstrap_servers and the security settings in --kafka_config."
+        ) from None
+    for topic in topics:
+        if topic and topic not in metadata.topics:
+            _LOGGER.warning("Topic %s does not exist at %s; the job fails unless the broker creates topics "
+                            "on first use.", topic, connection.bootstrap_servers)

@@ -33,7 +33,8 @@ from apache_beam.options.pipeline_options import (DirectOptions, GoogleCloudOpti
                                                   StandardOptions)
 from confluent_kafka import KafkaException
 
-from pipelines.common_options import KafkaOptions, kafka_connection
+from pipelines.common_options import (KafkaOptions, check_kafka, is_local_runner, kafka_connection,
+                                     parse_job_options)
 from pipelines.summary import counter_totals, report_summary
 from transforms.dead_letter_records import DEAD_LETTERS
 from transforms.dead_letters import WriteDeadLetters
@@ -88,7 +89,9 @@ class ExtractInjectionsOptions(PipelineOptions):
 def build_extract_graph(records: beam.PCollection, *, connection: KafkaConnection, output_topic: str,
                         dead_letter_topic: str, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
                         cache_size: int = DEFAULT_CACHE_SIZE) -> dict:
-    """Add the extraction and write steps after a PCollection of `ConsumedRecord`s.
+    """Add the extraction and write steps after a PCollection of lists of `ConsumedRecord`s.
+
+    The lists are what `KafkaRead(output_batches=True)` outputs, one per poll.
 
     Every step is a ParDo fused with the read, with no Flatten, GroupByKey or
     Reshuffle. The local runner runs a step after one of those only when the
@@ -101,7 +104,7 @@ def build_extract_graph(records: beam.PCollection, *, connection: KafkaConnectio
         repeat filter) and `dead_letters` (extraction dead letters), for
         tests to inspect.
     """
-    extracted = records | "ExtractInjections" >> InjectionExtraction(NAMESPACE, cache_size)
+    extracted = records | "ExtractInjections" >> InjectionExtraction(NAMESPACE, cache_size, batched=True)
 
     oversized = extracted["findings"] | "WriteFindings" >> WriteToKafka(
         connection, output_topic, max_message_bytes=max_message_bytes, namespace=NAMESPACE,
@@ -206,14 +209,18 @@ def _committed_offsets_or_none(connection: KafkaConnection, group_id: str, topic
 
 def run(argv: Optional[list[str]] = None) -> dict:
     """Run the extraction job until it is stopped, and return its summary."""
-    options = PipelineOptions(argv)
+    options = parse_job_options(argv, ExtractInjectionsOptions, __doc__.splitlines()[0])
     extract = options.view_as(ExtractInjectionsOptions)
     kafka = options.view_as(KafkaOptions)
     dead_letter_topic = DEFAULT_DEAD_LETTER_TOPIC if kafka.dead_letter_topic is None else kafka.dead_letter_topic
     if not dead_letter_topic:
         raise ValueError("The extraction job needs a dead-letter topic: set --dead_letter_topic.")
+    if extract.max_bundle_records < 1:
+        raise ValueError(f"--max_bundle_records must be at least 1, not {extract.max_bundle_records}.")
     _local_runner_settings(options)
     connection = kafka_connection(options)
+    if is_local_runner(options):
+        check_kafka(connection, [extract.input_topic, extract.output_topic, dead_letter_topic])
 
     clear_stop()
     pipeline = beam.Pipeline(options=options)
@@ -221,7 +228,7 @@ def run(argv: Optional[list[str]] = None) -> dict:
         connection, [extract.input_topic], extract.consumer_group, namespace=NAMESPACE,
         poll_timeout_seconds=extract.poll_timeout_seconds, max_records_per_bundle=extract.max_bundle_records,
         max_bundle_seconds=extract.max_bundle_seconds, stop_after_idle_seconds=extract.stop_after_idle_seconds,
-        max_records=extract.max_records)
+        max_records=extract.max_records, output_batches=True)
     build_extract_graph(records, connection=connection, output_topic=extract.output_topic,
                         dead_letter_topic=dead_letter_topic, max_message_bytes=kafka.max_message_bytes,
                         cache_size=extract.dedupe_cache_size)

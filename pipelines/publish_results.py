@@ -29,7 +29,8 @@ from pipelines.summary import counter_totals, report_summary
 from transforms.dead_letter_records import DEAD_LETTERS
 from transforms.dead_letters import WriteDeadLetters
 from transforms.jsonl_read import DEFAULT_BLOCK_SIZE, ReadResultLines
-from pipelines.common_options import KafkaOptions, kafka_connection
+from pipelines.common_options import (KafkaOptions, check_kafka, is_local_runner, kafka_connection,
+                                     parse_job_options)
 from transforms.kafka_config import KafkaConfigError, KafkaConnection
 from transforms.kafka_write import DEFAULT_MAX_MESSAGE_BYTES, KafkaDeliveryError, WriteToKafka
 from transforms.result_files import ResultFile, match_result_files
@@ -109,7 +110,7 @@ def summarize(result) -> dict:
 
 def run(argv: Optional[list[str]] = None) -> dict:
     """Run the publish job from command-line arguments and return its summary."""
-    options = PipelineOptions(argv)
+    options = parse_job_options(argv, PublishResultsOptions, __doc__.splitlines()[0])
     publish = options.view_as(PublishResultsOptions)
     kafka = options.view_as(KafkaOptions)
     dead_letter_topic = DEFAULT_DEAD_LETTER_TOPIC if kafka.dead_letter_topic is None else kafka.dead_letter_topic
@@ -121,10 +122,14 @@ def run(argv: Optional[list[str]] = None) -> dict:
 
     if not publish.input:
         raise ValueError("--input is missing: give a result file path or glob, local or gs://.")
+    if publish.source_generation is not None and not str(publish.source_generation).isdigit():
+        raise ValueError(f"--source_generation must be a decimal object generation, not {publish.source_generation!r}.")
     files = match_result_files(publish.input, publish.source_generation)
     _LOGGER.info("Publishing %d file(s) to topic %s: %s", len(files), publish.topic,
                  ", ".join(f"{item.uri}#{item.generation}" for item in files))
     connection = kafka_connection(options)
+    if is_local_runner(options):
+        check_kafka(connection, [publish.topic, dead_letter_topic])
 
     pipeline = beam.Pipeline(options=options)
     build_publish_graph(pipeline, files, connection=connection, topic=publish.topic,
@@ -148,7 +153,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         summary = run(argv)
-    except (FileNotFoundError, KafkaConfigError, ValueError) as error:
+    except (FileNotFoundError, PermissionError, KafkaConfigError, ValueError) as error:
         _LOGGER.error("%s", error)
         return 2
     except KafkaDeliveryError as error:

@@ -192,6 +192,8 @@ def _match_local(pattern: str) -> list[ResultFile]:
         if not os.path.isfile(path):
             continue
         path = os.path.abspath(path)
+        if not os.access(path, os.R_OK):
+            raise PermissionError(f"Cannot read input file {path}: permission denied.")
         stat = os.stat(path)
         files.append(ResultFile(uri=path, bucket="", object_name=path,
                                 generation=str(stat.st_mtime_ns // 1000), size=stat.st_size))
