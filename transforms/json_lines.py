@@ -9,6 +9,9 @@ import re
 
 import orjson
 
+# orjson's nesting limit (1024 in orjson 3.x) less the two levels of the event envelope.
+MAX_RECORD_DEPTH = 1022
+
 _NON_FINITE = re.compile(rb"-?(?:NaN|Infinity)")
 
 _JSON_TYPE_NAMES = {list: "an array", str: "a string", int: "a number", float: "a number",
@@ -42,7 +45,24 @@ def parse_object(data: bytes) -> dict:
     if not isinstance(value, dict):
         kind = _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
         raise InvalidLineError(f"The line is {kind}, not a JSON object.", "NotAnObject")
+    if data.count(b"[") + data.count(b"{") > MAX_RECORD_DEPTH:
+        _check_depth_in_envelope(data)
     return value
+
+
+def _check_depth_in_envelope(data: bytes) -> None:
+    """Reject a line that would nest too deeply once wrapped in the event envelope.
+
+    The envelope puts the record two levels down, so a record that orjson
+    accepts on its own could make an event that consumers cannot parse.
+    Only lines with enough brackets to be that deep reach this check.
+    """
+    try:
+        orjson.loads(b"[[" + data + b"]]")
+    except orjson.JSONDecodeError:
+        raise InvalidLineError(
+            f"The line nests arrays or objects deeper than {MAX_RECORD_DEPTH} levels, the limit for a record "
+            "inside the two levels of the event envelope.", "JSONDecodeError") from None
 
 
 def describe_decode_error(data: bytes, error: orjson.JSONDecodeError) -> str:

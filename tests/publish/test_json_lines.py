@@ -41,3 +41,15 @@ def test_parse_object_never_crashes(data):
         assert str(error)
     else:
         assert isinstance(value, dict)
+
+
+@pytest.mark.parametrize("depth, accepted", [(1022, True), (1023, False), (1024, False)])
+def test_parse_object_depth_fits_envelope(depth, accepted):
+    data = b'{"a": ' + b"[" * (depth - 1) + b"]" * (depth - 1) + b"}"
+
+    if accepted:
+        assert parse_object(data)["a"] is not None
+    else:
+        with pytest.raises(InvalidLineError) as raised:
+            parse_object(data)
+        assert "envelope" in str(raised.value) or "deeper" in str(raised.value)
