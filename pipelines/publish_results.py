@@ -41,6 +41,9 @@ _LOGGER = logging.getLogger(__name__)
 NAMESPACE = "publish_results"
 DEFAULT_DEAD_LETTER_TOPIC = "batch-job-results-dlq"
 
+# A block size that no file reaches, so each file is one block.
+WHOLE_FILE_BLOCK_SIZE = 1 << 62
+
 
 class PublishResultsOptions(PipelineOptions):
     """Options of the publish job; each is also a Flex Template parameter.
@@ -63,8 +66,10 @@ class PublishResultsOptions(PipelineOptions):
             "--dead_letter_path", default=None,
             help="Optional file prefix (local or gs://) for dead letters as JSONL files.")
         parser.add_argument(
-            "--block_size_bytes", type=int, default=DEFAULT_BLOCK_SIZE,
-            help="Files larger than this are read in parallel blocks of this many bytes.")
+            "--block_size_bytes", type=int, default=None,
+            help=(f"Files larger than this are read in parallel blocks of this many bytes (default "
+                  f"{DEFAULT_BLOCK_SIZE}). On a local runner the default reads each file whole, because one "
+                  "local worker gains nothing from blocks and would pay for the pass that counts their lines."))
 
 
 def build_publish_graph(pipeline: beam.Pipeline, files: list[ResultFile], *, connection: KafkaConnection,
@@ -93,6 +98,12 @@ def build_publish_graph(pipeline: beam.Pipeline, files: list[ResultFile], *, con
         | "WriteDeadLetters" >> WriteDeadLetters(NAMESPACE, connection, dead_letter_topic or None,
                                                  dead_letter_path))
     return {"lines": read.lines, "records": built.records, "dead_letters": dead_letters}
+
+
+def _block_size(publish: PublishResultsOptions, options: PipelineOptions) -> int:
+    if publish.block_size_bytes:
+        return publish.block_size_bytes
+    return WHOLE_FILE_BLOCK_SIZE if is_local_runner(options) else DEFAULT_BLOCK_SIZE
 
 
 def summarize(result) -> dict:
@@ -134,7 +145,7 @@ def run(argv: Optional[list[str]] = None) -> dict:
     pipeline = beam.Pipeline(options=options)
     build_publish_graph(pipeline, files, connection=connection, topic=publish.topic,
                         dead_letter_topic=dead_letter_topic, dead_letter_path=publish.dead_letter_path,
-                        max_message_bytes=kafka.max_message_bytes, block_size=publish.block_size_bytes)
+                        max_message_bytes=kafka.max_message_bytes, block_size=_block_size(publish, options))
     result = pipeline.run()
     template_location = options.view_as(GoogleCloudOptions).template_location
     if template_location:

@@ -4,6 +4,7 @@ Beam's own `apache_beam.io.kafka` is a cross-language transform that needs Java
 and an expansion service fetched from Maven Central; this one needs neither.
 """
 
+import functools
 import logging
 import time
 from typing import NamedTuple, Optional
@@ -68,12 +69,29 @@ def _varint_size(value: int) -> int:
 
 def record_size(record: KafkaRecord) -> int:
     """Return the size that librdkafka checks against message.max.bytes before it accepts a message."""
-    header_bytes = 0
-    for name, value in record.headers:
+    return RECORD_FRAMING_BYTES + len(record.key or b"") + len(record.value) + _headers_size(record.headers)
+
+
+@functools.lru_cache(maxsize=256)
+def _headers_size(headers: tuple) -> int:
+    # Cached because jobs send the same few header tuples with every record.
+    size = 0
+    for name, value in headers:
         name_size = len(name.encode("utf-8") if isinstance(name, str) else name)
         value_size = len(value) if value is not None else -1
-        header_bytes += _varint_size(name_size) + name_size + _varint_size(value_size) + max(value_size, 0)
-    return RECORD_FRAMING_BYTES + len(record.key or b"") + len(record.value) + header_bytes
+        size += _varint_size(name_size) + name_size + _varint_size(value_size) + max(value_size, 0)
+    return size
+
+
+@functools.lru_cache(maxsize=256)
+def _headers_list(headers: tuple) -> list:
+    # produce() takes a list; the same list object is reused for every record with these headers.
+    return list(headers)
+
+
+# Records produced between two polls for delivery reports. Only failures are reported, so polling
+# after every record costs time for nothing; the flush at the end of the bundle serves the rest.
+POLL_INTERVAL = 100
 
 
 class ProduceToKafkaFn(beam.DoFn):
@@ -132,7 +150,7 @@ class ProduceToKafkaFn(beam.DoFn):
         while True:
             try:
                 self._producer.produce(self._topic, value=record.value, key=record.key,
-                                       headers=list(record.headers), on_delivery=self._on_delivery)
+                                       headers=_headers_list(record.headers), on_delivery=self._on_delivery)
                 break
             except BufferError:
                 # The local queue is full: wait while librdkafka sends messages, serving failure reports.
@@ -142,7 +160,8 @@ class ProduceToKafkaFn(beam.DoFn):
                     return False
                 raise
         self._sent += 1
-        self._producer.poll(0)
+        if self._sent % POLL_INTERVAL == 0:
+            self._producer.poll(0)
         return True
 
     def _oversized(self, record: KafkaRecord, size: int):

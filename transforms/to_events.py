@@ -34,11 +34,20 @@ class LineToEventFn(beam.DoFn):
         self._namespace = namespace
 
     def setup(self):
-        validation.validator(schemas.PREDICTION_LINE)
+        self._validator = validation.validator(schemas.PREDICTION_LINE)
         self._events = Metrics.counter(self._namespace, "events_built")
         self._failed_rows = Metrics.counter(self._namespace, "rows_failed_in_vertex")
         self._clock_second = None
         self._clock_text = None
+
+    def start_bundle(self):
+        # Counted per bundle: a counter update per line costs as much as the envelope.
+        self._events_in_bundle = 0
+        self._failed_rows_in_bundle = 0
+
+    def finish_bundle(self):
+        self._events.inc(self._events_in_bundle)
+        self._failed_rows.inc(self._failed_rows_in_bundle)
 
     def _now(self) -> str:
         # Formatting the time costs more than the rest of the envelope; once a second is enough.
@@ -55,16 +64,16 @@ class LineToEventFn(beam.DoFn):
             yield self._dead_letter(line, "parse_json", str(error), error.error_type)
             return
 
-        violation = validation.first_error(schemas.PREDICTION_LINE, record)
-        if violation is not None:
+        if not self._validator.is_valid(record):
+            violation = validation.first_error(schemas.PREDICTION_LINE, record)
             reason = f"The line does not match the prediction-line schema: {violation}."
             yield self._dead_letter(line, "validate_schema", reason, "SchemaValidationError")
             return
 
         identifier, value = build_event(line.file, line.number, record, line.data, self._now())
         if record.get("status"):
-            self._failed_rows.inc()
-        self._events.inc()
+            self._failed_rows_in_bundle += 1
+        self._events_in_bundle += 1
         yield KafkaRecord(key=identifier.encode("ascii"), value=value, headers=EVENT_HEADERS,
                           source=source_of(line.file, line.number))
 
