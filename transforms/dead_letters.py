@@ -23,13 +23,29 @@ def to_kafka_record(dead_letter: dict) -> KafkaRecord:
                        headers=DEAD_LETTER_HEADERS, source=dead_letter["source"])
 
 
+# Each DoFn instance (one per worker thread) logs the first LOG_FIRST_DEAD_LETTERS dead letters of a step at
+# INFO, then one in LOG_EVERY_DEAD_LETTERS. A line for every dead letter took 6.7% of the extraction job's
+# time in a py-spy profile, with 7% of the events dead letters. Every dead letter, with its reason and
+# provenance, is on the dead-letter topic or in the files.
+LOG_FIRST_DEAD_LETTERS = 10
+LOG_EVERY_DEAD_LETTERS = 1000
+
+
 class _CountDeadLettersFn(beam.DoFn):
-    """Count dead letters by step and log each one with its provenance."""
+    """Count dead letters by step, and log them with their provenance at a limited rate.
+
+    Every dead letter increments `dead_letters` and `dead_letters.<step>`,
+    so the counters are exact. The INFO log of each step and worker thread has
+    the first `LOG_FIRST_DEAD_LETTERS` dead letters, then every
+    `LOG_EVERY_DEAD_LETTERS`-th with the running count. The others are logged
+    at DEBUG.
+    """
 
     def __init__(self, namespace: str):
         self._namespace = namespace
         self._total = None
         self._by_step = {}
+        self._seen_by_step = {}
 
     def setup(self):
         self._total = Metrics.counter(self._namespace, "dead_letters")
@@ -39,9 +55,23 @@ class _CountDeadLettersFn(beam.DoFn):
         step = dead_letter["step"]
         if step not in self._by_step:
             self._by_step[step] = Metrics.counter(self._namespace, f"dead_letters.{step}")
+            self._seen_by_step[step] = 0
         self._by_step[step].inc()
-        _LOGGER.info("Dead letter from %s for %s line %s: %s", step, dead_letter["source"].get("uri"),
-                     dead_letter["source"].get("line"), dead_letter["reason"])
+        seen = self._seen_by_step[step] + 1
+        self._seen_by_step[step] = seen
+        source = dead_letter["source"]
+        if seen <= LOG_FIRST_DEAD_LETTERS:
+            _LOGGER.info("Dead letter from %s for %s line %s: %s", step, source.get("uri"), source.get("line"),
+                         dead_letter["reason"])
+            if seen == LOG_FIRST_DEAD_LETTERS:
+                _LOGGER.info("Logged %d dead letters from %s; from now on one in %d is logged, the rest at "
+                             "DEBUG. The dead-letter output has every one.", seen, step, LOG_EVERY_DEAD_LETTERS)
+        elif seen % LOG_EVERY_DEAD_LETTERS == 0:
+            _LOGGER.info("Dead letter %d from %s in this worker, for %s line %s: %s", seen, step, source.get("uri"),
+                         source.get("line"), dead_letter["reason"])
+        else:
+            _LOGGER.debug("Dead letter from %s for %s line %s: %s", step, source.get("uri"), source.get("line"),
+                          dead_letter["reason"])
         yield dead_letter
 
 

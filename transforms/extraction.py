@@ -11,6 +11,15 @@ read's stage:
 3. `SuppressRepeatedFindingsFn` drops a finding whose key was already
    written in this run.
 
+With `batched=True` the input elements are lists of records (one per Kafka
+poll) and `ExtractBatchesFn` runs the same three steps on each record of a
+list, as one step. The results are the same. The streaming job uses this
+form: Beam's cost of handing an element from step to step is paid per list
+instead of per record.
+
+Counters are added up in Python during a bundle and reported once in
+`finish_bundle` (see `_BundleCounts`); their totals are exact.
+
 Both repeat filters remember keys in a bounded least-recently-used cache per
 DoFn instance, so repeats further apart than the cache size, on another
 worker, or in another run pass through. They then carry the same key, so a
@@ -25,6 +34,7 @@ when an unbounded read ends.
 import collections
 import logging
 import threading
+import time
 from typing import Optional
 
 import apache_beam as beam
@@ -33,7 +43,7 @@ from apache_beam.metrics import Metrics
 
 import schemas
 from transforms import validation
-from transforms.dead_letter_records import DEAD_LETTERS, make_dead_letter, utc_now_text
+from transforms.dead_letter_records import DEAD_LETTERS, make_dead_letter
 from transforms.findings import FINDING_HEADERS, QuoteRejected, build_finding, find_quote, transcript_text
 from transforms.kafka_read import ConsumedRecord
 from transforms.kafka_write import KafkaRecord
@@ -49,6 +59,26 @@ DEFAULT_CACHE_SIZE = 100_000
 _UNKNOWN_FILE = {"uri": "", "object": "", "generation": "", "line": None}
 
 
+# The second of the last `_extraction_time` call and its text. Threads that race here both format the same
+# second, and replacing the tuple is atomic.
+_LAST_SECOND = (None, "")
+
+
+def _extraction_time() -> str:
+    """Return the current UTC time as `utc_now_text` writes it, for example 2026-12-04T21:15:31.123456Z.
+
+    The date and time are formatted once per second, which takes 0.4 µs a
+    call instead of the 1.7 µs of `utc_now_text`.
+    """
+    global _LAST_SECOND
+    second, micros = divmod(time.time_ns() // 1000, 1_000_000)
+    cached_second, text = _LAST_SECOND
+    if second != cached_second:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _LAST_SECOND = (second, text)
+    return f"{text}.{micros:06d}Z"
+
+
 class RecentKeys:
     """A thread-safe set of at most `capacity` keys that evicts the least recently seen first."""
 
@@ -61,6 +91,9 @@ class RecentKeys:
 
     def seen(self, key) -> bool:
         """Return whether `key` is in the set; a hit makes it the most recently seen."""
+        # Most keys are new. A membership test is one atomic operation under the GIL, so a miss needs no lock.
+        if key not in self._keys:
+            return False
         with self._lock:
             if key not in self._keys:
                 return False
@@ -104,6 +137,35 @@ class _RepeatFilter:
         return False
 
 
+class _BundleCounts:
+    """Counter increments kept in Python during a bundle and added to Beam counters in `finish_bundle`.
+
+    Each `inc()` of a Beam counter looks up the current metrics container,
+    which took 0.2 µs in a ParDo on the FnApiRunner and 1 µs outside one
+    (Beam 2.77), and the extraction steps count two or three things per
+    event. The totals are the same. A bundle that fails never reaches
+    `finish_bundle`, so its records are counted once, by the retry that
+    succeeds.
+    """
+
+    def __init__(self, namespace: str):
+        self._namespace = namespace
+        self._counters = {}
+        self.pending = collections.Counter()
+
+    def start_bundle(self) -> None:
+        self.pending.clear()
+
+    def finish_bundle(self) -> None:
+        for name, count in self.pending.items():
+            if count:
+                counter = self._counters.get(name)
+                if counter is None:
+                    counter = self._counters[name] = Metrics.counter(self._namespace, name)
+                counter.inc(count)
+        self.pending.clear()
+
+
 class SkipRepeatedEventsFn(beam.DoFn):
     """Count each consumed event and drop one whose message key (the event id) was already seen.
 
@@ -117,20 +179,29 @@ class SkipRepeatedEventsFn(beam.DoFn):
 
     def setup(self):
         self._filter = _RepeatFilter(self._cache_size)
-        self._read = Metrics.counter(self._namespace, "events_read")
-        self._repeated = Metrics.counter(self._namespace, "events_repeated")
+        self._counts = _BundleCounts(self._namespace)
 
     def start_bundle(self):
         self._filter.start_bundle()
+        self._counts.start_bundle()
+
+    def finish_bundle(self):
+        self._counts.finish_bundle()
 
     def process(self, record: ConsumedRecord, bundle_finalizer=beam.DoFn.BundleFinalizerParam):
-        self._read.inc()
+        if not self.is_repeat(record, bundle_finalizer):
+            yield record
+
+    def is_repeat(self, record: ConsumedRecord, bundle_finalizer) -> bool:
+        """Count the event and return whether it is a repeat to drop. This is `process` without the generator."""
+        counts = self._counts.pending
+        counts["events_read"] += 1
         if record.key and self._filter.is_repeat(record.key, bundle_finalizer):
-            self._repeated.inc()
+            counts["events_repeated"] += 1
             _LOGGER.debug("Skipping repeated event %r at %s partition %d offset %d", record.key, record.topic,
                           record.partition, record.offset)
-            return
-        yield record
+            return True
+        return False
 
 
 class ExtractFindingsFn(beam.DoFn):
@@ -157,75 +228,76 @@ class ExtractFindingsFn(beam.DoFn):
         self._namespace = namespace
 
     def setup(self):
-        validation.validator(schemas.BATCH_RESULT_EVENT)
-        self._positive = Metrics.counter(self._namespace, "verdicts_positive")
-        self._negative = Metrics.counter(self._namespace, "verdicts_negative")
-        self._extracted = Metrics.counter(self._namespace, "findings_extracted")
-        self._events_rejected = Metrics.counter(self._namespace, "events_rejected")
-        self._quotes_rejected = Metrics.counter(self._namespace, "quotes_rejected")
-        self._by_code = {}
+        self._validator = validation.validator(schemas.BATCH_RESULT_EVENT)
+        self._counts = _BundleCounts(self._namespace)
 
-    def _count_rejection(self, code: str) -> None:
-        if code not in self._by_code:
-            self._by_code[code] = Metrics.counter(self._namespace, f"rejected.{code}")
-        self._by_code[code].inc()
+    def start_bundle(self):
+        self._counts.start_bundle()
+
+    def finish_bundle(self):
+        self._counts.finish_bundle()
 
     def process(self, record: ConsumedRecord):
-        kafka_source = record.provenance()
-        message_key = record.key.decode("utf-8", "replace") if record.key else None
+        output = self.extract(record)
+        if output is not None:
+            yield output
 
+    def extract(self, record: ConsumedRecord):
+        """Return the record's finding or dead letter (a `TaggedOutput`), or None for a negative verdict.
+
+        This is `process` without the generator, for `ExtractBatchesFn`.
+        """
+        # The provenance and the message key are built only for the outputs that carry them, because most
+        # events are negative verdicts.
         if record.value is None:
-            yield self._reject_event(record, None, message_key, "parse_event", "The message has no value.",
-                                     "empty_message", "EmptyMessage")
-            return
+            return self._reject_event(record, None, _message_key(record), "parse_event", "The message has no value.",
+                                      "empty_message", "EmptyMessage")
         try:
             event = orjson.loads(record.value)
         except orjson.JSONDecodeError as error:
-            yield self._reject_event(record, None, message_key, "parse_event",
-                                     f"The message value is not valid JSON: {error}.", "invalid_event_json",
-                                     "JSONDecodeError")
-            return
+            return self._reject_event(record, None, _message_key(record), "parse_event",
+                                      f"The message value is not valid JSON: {error}.", "invalid_event_json",
+                                      "JSONDecodeError")
 
-        violation = validation.first_error(schemas.BATCH_RESULT_EVENT, event)
-        if violation is not None:
+        if not self._validator.is_valid(event):
+            violation = validation.first_error(schemas.BATCH_RESULT_EVENT, event)
             event_id = event.get("id") if isinstance(event, dict) and isinstance(event.get("id"), str) else None
-            yield self._reject_event(record, None, event_id or message_key, "validate_event",
-                                     f"The event does not match the BatchResultEvent schema: {violation}.",
-                                     "invalid_event", "SchemaValidationError")
-            return
+            return self._reject_event(record, None, event_id or _message_key(record), "validate_event",
+                                      f"The event does not match the BatchResultEvent schema: {violation}.",
+                                      "invalid_event", "SchemaValidationError")
 
         data = event["data"]
-        source = dict(data["source"], **kafka_source)
         try:
             if data["status"] == "failed":
                 raise VerdictRejected(f"The row failed in Vertex AI, so there is no verdict: {data['error']}",
                                       "row_failed", "RowFailed")
             verdict = parse_verdict(data["record"])
         except VerdictRejected as rejection:
-            yield self._reject_event(record, source, event["id"], "parse_verdict", str(rejection),
-                                     rejection.code, rejection.error_type)
-            return
+            return self._reject_event(record, _file_source(data, record), event["id"], "parse_verdict",
+                                      str(rejection), rejection.code, rejection.error_type)
 
+        counts = self._counts.pending
         if not verdict.is_prompt_injection:
-            self._negative.inc()
-            return
-        self._positive.inc()
+            counts["verdicts_negative"] += 1
+            return None
+        counts["verdicts_positive"] += 1
 
         try:
             quote = find_quote(verdict.injection_text, transcript_text(data["record"]))
         except QuoteRejected as rejection:
-            self._quotes_rejected.inc()
-            self._count_rejection(rejection.code)
-            yield self._dead_letter(record, source, event["id"], "check_quote", str(rejection), rejection.error_type)
-            return
+            counts["quotes_rejected"] += 1
+            counts[f"rejected.{rejection.code}"] += 1
+            return self._dead_letter(record, _file_source(data, record), event["id"], "check_quote", str(rejection),
+                                     rejection.error_type)
 
-        self._extracted.inc()
-        yield build_finding(event, verdict, quote, utc_now_text(), kafka_source)
+        counts["findings_extracted"] += 1
+        return build_finding(event, verdict, quote, _extraction_time(), record.provenance())
 
     def _reject_event(self, record: ConsumedRecord, source: Optional[dict], event_id: Optional[str], step: str,
                       reason: str, code: str, error_type: str):
-        self._events_rejected.inc()
-        self._count_rejection(code)
+        counts = self._counts.pending
+        counts["events_rejected"] += 1
+        counts[f"rejected.{code}"] += 1
         if source is None:
             source = dict(_UNKNOWN_FILE, **record.provenance())
         return self._dead_letter(record, source, event_id, step, reason, error_type)
@@ -239,6 +311,16 @@ class ExtractFindingsFn(beam.DoFn):
             raw=record.value or b"", event_id=event_id))
 
 
+def _message_key(record: ConsumedRecord) -> Optional[str]:
+    """Return the message key as text, the event id of a message whose value cannot be read."""
+    return record.key.decode("utf-8", "replace") if record.key else None
+
+
+def _file_source(data: dict, record: ConsumedRecord) -> dict:
+    """Return the dead-letter `source` of an event, its file provenance with the Kafka topic, partition and offset."""
+    return dict(data["source"], **record.provenance())
+
+
 class SuppressRepeatedFindingsFn(beam.DoFn):
     """Drop a finding whose hash was already seen; count `findings` and `duplicates_suppressed`."""
 
@@ -248,18 +330,26 @@ class SuppressRepeatedFindingsFn(beam.DoFn):
 
     def setup(self):
         self._filter = _RepeatFilter(self._cache_size)
-        self._findings = Metrics.counter(self._namespace, "findings")
-        self._duplicates = Metrics.counter(self._namespace, "duplicates_suppressed")
+        self._counts = _BundleCounts(self._namespace)
 
     def start_bundle(self):
         self._filter.start_bundle()
+        self._counts.start_bundle()
+
+    def finish_bundle(self):
+        self._counts.finish_bundle()
 
     def process(self, finding: dict, bundle_finalizer=beam.DoFn.BundleFinalizerParam):
+        if not self.is_repeat(finding, bundle_finalizer):
+            yield finding
+
+    def is_repeat(self, finding: dict, bundle_finalizer) -> bool:
+        """Count the finding and return whether it is a repeat to drop. This is `process` without the generator."""
         if self._filter.is_repeat(finding["hash"], bundle_finalizer):
-            self._duplicates.inc()
-            return
-        self._findings.inc()
-        yield finding
+            self._counts.pending["duplicates_suppressed"] += 1
+            return True
+        self._counts.pending["findings"] += 1
+        return False
 
 
 def to_finding_record(finding: dict) -> KafkaRecord:
@@ -270,6 +360,53 @@ def to_finding_record(finding: dict) -> KafkaRecord:
                        source=source)
 
 
+class ExtractBatchesFn(beam.DoFn):
+    """The extraction steps on lists of consumed records, run as one step.
+
+    The input elements are lists of `ConsumedRecord`s, such as the
+    `ConsumedBatch`es of `KafkaRead(output_batches=True)`. Each record goes
+    through `SkipRepeatedEventsFn`, `ExtractFindingsFn` and
+    `SuppressRepeatedFindingsFn`, in that order, and each finding left is
+    serialized with `to_finding_record`. The outputs, the counters and the
+    repeat filtering are those of the three steps in a row. What goes away is
+    Beam's cost of passing each record from step to step.
+
+    Outputs:
+        main: finding `KafkaRecord`s, keyed by hash.
+        dead_letters: as `ExtractFindingsFn`.
+    """
+
+    def __init__(self, namespace: str = PIPELINE, cache_size: int = DEFAULT_CACHE_SIZE):
+        self._skip = SkipRepeatedEventsFn(namespace, cache_size)
+        self._extract = ExtractFindingsFn(namespace)
+        self._suppress = SuppressRepeatedFindingsFn(namespace, cache_size)
+
+    def setup(self):
+        for step in (self._skip, self._extract, self._suppress):
+            step.setup()
+
+    def start_bundle(self):
+        for step in (self._skip, self._extract, self._suppress):
+            step.start_bundle()
+
+    def finish_bundle(self):
+        for step in (self._skip, self._extract, self._suppress):
+            step.finish_bundle()
+
+    def process(self, records, bundle_finalizer=beam.DoFn.BundleFinalizerParam):
+        skip, extract, suppress = self._skip, self._extract, self._suppress
+        for record in records:
+            if skip.is_repeat(record, bundle_finalizer):
+                continue
+            output = extract.extract(record)
+            if output is None:
+                continue
+            if isinstance(output, beam.pvalue.TaggedOutput):
+                yield output
+            elif not suppress.is_repeat(output, bundle_finalizer):
+                yield to_finding_record(output)
+
+
 class InjectionExtraction(beam.PTransform):
     """Consumed BatchResultEvents to finding records and dead letters.
 
@@ -277,18 +414,27 @@ class InjectionExtraction(beam.PTransform):
         namespace: The metrics namespace, usually the pipeline name.
         cache_size: Keys each repeat filter remembers (event ids and finding
             hashes, each per DoFn instance).
+        batched: Whether each input element is a list of `ConsumedRecord`s
+            (from `KafkaRead(output_batches=True)`) instead of one record.
+            Lists go through `ExtractBatchesFn`, one step; records go through
+            the three steps one after the other. The results are the same.
 
     Returns:
-        A `DoOutputsTuple` with `findings` (`KafkaRecord`s keyed by hash) and
+        A dict with `findings` (`KafkaRecord`s keyed by hash) and
         `dead_letters` (dead-letter dicts).
     """
 
-    def __init__(self, namespace: str = PIPELINE, cache_size: int = DEFAULT_CACHE_SIZE):
+    def __init__(self, namespace: str = PIPELINE, cache_size: int = DEFAULT_CACHE_SIZE, batched: bool = False):
         super().__init__()
         self._namespace = namespace
         self._cache_size = cache_size
+        self._batched = batched
 
     def expand(self, records):
+        if self._batched:
+            extracted = records | "ExtractFindings" >> beam.ParDo(
+                ExtractBatchesFn(self._namespace, self._cache_size)).with_outputs(DEAD_LETTERS, main="findings")
+            return {"findings": extracted.findings, DEAD_LETTERS: extracted[DEAD_LETTERS]}
         events = records | "SkipRepeatedEvents" >> beam.ParDo(SkipRepeatedEventsFn(self._namespace, self._cache_size))
         extracted = events | "ExtractFindings" >> beam.ParDo(ExtractFindingsFn(self._namespace)).with_outputs(
             DEAD_LETTERS, main="findings")

@@ -92,16 +92,22 @@ def find_quote(quote: str, transcript: str) -> QuoteMatch:
         QuoteRejected: If the quote is empty after normalisation or does not
             occur in the transcript.
     """
-    normalized_transcript = normalize_text(transcript)
-    folded_transcript = None
     candidates = [normalize_text(quote)]
-    unwrapped = _unwrapped(candidates[0])
-    if unwrapped:
-        candidates.append(unwrapped)
-
     if not candidates[0]:
         raise QuoteRejected("The verdict's injection_text is only whitespace.", "missing_injection_text",
                             "MissingInjectionText")
+    if candidates[0] in transcript and (transcript.isascii() or unicodedata.is_normalized("NFKC", transcript)):
+        # The common case skips normalising the transcript. NFKC leaves an NFKC-normalised transcript as it
+        # is. The quote has only single spaces between other characters, so each of its spaces is a whole
+        # whitespace run of the transcript, which folding keeps. The quote therefore also occurs in the
+        # normalised transcript, and the full check below would return this same match.
+        return QuoteMatch(candidates[0], "exact")
+
+    normalized_transcript = normalize_text(transcript)
+    folded_transcript = None
+    unwrapped = _unwrapped(candidates[0])
+    if unwrapped:
+        candidates.append(unwrapped)
     for candidate in candidates:
         if candidate in normalized_transcript:
             return QuoteMatch(candidate, "exact")

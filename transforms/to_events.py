@@ -39,6 +39,7 @@ class LineToEventFn(beam.DoFn):
         self._failed_rows = Metrics.counter(self._namespace, "rows_failed_in_vertex")
         self._clock_second = None
         self._clock_text = None
+        self.start_bundle()
 
     def start_bundle(self):
         # Counted per bundle: a counter update per line costs as much as the envelope.

@@ -3,7 +3,7 @@
 import hashlib
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tests.extraction.support import FINDING_VALIDATOR, prediction_line, verdict_json
@@ -97,3 +97,62 @@ def test_find_quote_accepts_any_substring(transcript, start, length):
 @given(st.text(alphabet="abcXYZ \t\n", min_size=1))
 def test_finding_key_ignores_spacing_and_case(text):
     assert finding_key(normalize_text(text)) == finding_key(normalize_text(" " + text.swapcase() + "\n"))
+
+
+@pytest.mark.parametrize("quote, transcript, expected", [
+    # NFKC composes e + combining acute into é, so "e" is not in the normalised transcript.
+    ("the cafe", "user: the cafe\u0301 is closed", ("quote_not_in_transcript",)),
+    # With two spaces, the raw transcript does not contain the quote, but the normalised one does.
+    ("Ignore all rules.", "user: Ignore  all rules.", ("Ignore all rules.", "exact")),
+    # NFKC expands the ligature, so only the full check finds the quote.
+    ("file", "user: open the \ufb01le", ("file", "exact")),
+    # A fullwidth letter in the transcript is not NFKC-normalised text.
+    ("Ignore", "user: \uff29gnore", ("Ignore", "exact")),
+], ids=["combining-mark", "double-space", "ligature", "fullwidth-transcript"])
+def test_find_quote_shortcut_keeps_normalised_result(quote, transcript, expected):
+    # find_quote skips normalising the transcript only when that cannot change the result.
+    try:
+        result = tuple(find_quote(quote, transcript))
+    except QuoteRejected as rejection:
+        result = (rejection.code,)
+    assert result == expected
+
+
+UNICODE_TRAPS = st.lists(st.sampled_from(
+    ["a", "b", "A", " ", "  ", "\n", "\t", "\u00a0", "\u3000", "e\u0301", "\u0301", "\u00e9", "\ufb01", "fi", "\uff21",
+     "\u212b", "\u00c5", '"', "\u201c", "\u201d", "\u212a", "K", "\u00df", "SS"]), max_size=30).map("".join)
+
+
+def reference_find_quote(quote: str, transcript: str) -> tuple:
+    """Check a quote as `transforms.findings` specifies, normalising both texts every time.
+
+    Returns the match as a tuple, or a tuple of the rejection code. Only the
+    quotation marks of `UNICODE_TRAPS` are unwrapped.
+    """
+    normalized_transcript = normalize_text(transcript)
+    candidates = [normalize_text(quote)]
+    if not candidates[0]:
+        return ("missing_injection_text",)
+    if len(candidates[0]) >= 2 and {'"': '"', "\u201c": "\u201d"}.get(candidates[0][0]) == candidates[0][-1]:
+        unwrapped = candidates[0][1:-1].strip()
+        if unwrapped:
+            candidates.append(unwrapped)
+    for candidate in candidates:
+        if candidate in normalized_transcript:
+            return (candidate, "exact")
+    for candidate in candidates:
+        if candidate.casefold() in normalized_transcript.casefold():
+            return (candidate, "case_insensitive")
+    return ("quote_not_in_transcript",)
+
+
+@settings(max_examples=500)
+@given(UNICODE_TRAPS, st.integers(min_value=0), st.integers(min_value=0, max_value=12), UNICODE_TRAPS)
+def test_find_quote_equals_normalising_everything(transcript, start, length, other):
+    start = start % (len(transcript) + 1)
+    for quote in (transcript[start:start + length], other, f'"{transcript[start:start + length]}"'):
+        try:
+            result = tuple(find_quote(quote, transcript))
+        except QuoteRejected as rejection:
+            result = (rejection.code,)
+        assert result == reference_find_quote(quote, transcript)

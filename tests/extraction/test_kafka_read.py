@@ -1,5 +1,7 @@
 """The native Kafka read against the real local broker: offsets, commits, restarts and stops."""
 
+import time
+
 import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -7,7 +9,8 @@ from apache_beam.testing.util import assert_that, equal_to
 from confluent_kafka import Producer
 
 from transforms.kafka_config import KafkaConnection
-from transforms.kafka_read import KafkaRead, clear_stop, committed_offsets, request_stop
+from transforms.kafka_read import (ConsumedBatch, ConsumedRecord, KafkaRead, clear_stop, committed_offsets,
+                                  request_stop)
 
 
 def produce(broker, topic, count, partitions=1):
@@ -84,3 +87,53 @@ def test_stop_request_commits_what_was_read(broker, topics):
 def test_read_rejects_missing_group():
     with pytest.raises(ValueError):
         KafkaRead(KafkaConnection("127.0.0.1:1"), ["t"], "")
+
+
+def test_slow_bundle_is_not_idleness(broker, topics):
+    (topic,) = topics("read")
+    produce(broker, topic, 14)
+
+    def slow_after_first_bundle(record):
+        if record.offset == 6:
+            time.sleep(0.8)  # Longer than the idle limit, after the last record of the first bundle of 7.
+        return record
+
+    # Only a poll that finds nothing counts as idle, so the second bundle is still read.
+    read(broker, topic, "group-slow", expected=values(0, 14), after_read=slow_after_first_bundle,
+         stop_after_idle_seconds=0.5)
+
+
+def test_read_outputs_batches(broker, topics):
+    (topic,) = topics("read", partitions=3)
+    produce(broker, topic, 60, partitions=3)
+    options = PipelineOptions(["--runner=FnApiRunner", "--streaming"])
+    clear_stop()
+
+    def check_batch(batch):
+        assert isinstance(batch, ConsumedBatch)
+        assert 0 < len(batch) <= 7
+        assert len({record.partition for record in batch}) == 1
+        assert [record.offset for record in batch] == sorted(record.offset for record in batch)
+        return batch
+
+    with beam.Pipeline(options=options) as pipeline:
+        batches = pipeline | KafkaRead(KafkaConnection(broker.bootstrap_servers), [topic], "group-batches",
+                                       poll_timeout_seconds=0.2, max_records_per_bundle=7,
+                                       stop_after_idle_seconds=1.5, output_batches=True)
+        pairs = (batches
+                 | "Check" >> beam.Map(check_batch)
+                 | beam.FlatMap(lambda batch: [(record.partition, record.value) for record in batch]))
+        assert_that(pairs, equal_to(values(0, 60, partitions=3)))
+    connection = KafkaConnection(broker.bootstrap_servers)
+    assert committed_offsets(connection, "group-batches", topic) == {0: 20, 1: 20, 2: 20}
+
+
+def test_consumed_batch_coder_round_trip():
+    batch = ConsumedBatch([ConsumedRecord("t", 0, 5, b"k", b"v" * 100, 1764468000000, (("h", b"1"),)),
+                           ConsumedRecord("t", 0, 6, None, None, None, ())])
+    coder = beam.coders.registry.get_coder(ConsumedBatch)
+    decoded = coder.decode(coder.encode(batch))
+    assert isinstance(decoded, ConsumedBatch)
+    assert decoded == batch
+    # The size is estimated from the keys and values, without encoding the batch.
+    assert coder.estimate_size(batch) == 2 * 64 + 1 + 100

@@ -53,9 +53,9 @@ def topic_bytes(bootstrap_servers: str, topic: str) -> list[bytes]:
 def test_publish_sasl_failure_hides_password(broker, topics, mixed_input, tmp_path):
     """Publishes with SASL_PLAINTEXT and a literal password read from an @FILE, which Tansu rejects.
 
-    Checks that the job exits 3, that its output names the SASL failure, and
-    that the password is in no output line, no summary and no dead-letter
-    file.
+    Checks that the job stops before reading with exit 2, that its output names
+    the SASL failure, and that the password is in no output line, no summary
+    and no dead-letter file.
     """
     event_topic, dead_letter_topic = topics("events", "dead-letters")
     config_path = tmp_path / "kafka.json"
@@ -68,7 +68,7 @@ def test_publish_sasl_failure_hides_password(broker, topics, mixed_input, tmp_pa
                                   "--dead_letter_path", str(tmp_path / "dead-letters" / "letters")),
                   tmp_path / "publish.log", summary_path, timeout_seconds=120)
 
-    assert run.returncode == 3, run.output[-3000:]
+    assert run.returncode == 2, run.output[-3000:]
     assert "SASL" in run.output
     assert PASSWORD not in run.output
     assert run.summary is None
