@@ -28,7 +28,13 @@ import threading
 import time
 from typing import Optional
 
-import apache_beam as beam
+# Signals that arrive while the job starts. Run as a program, the job catches SIGINT before the slow
+# imports below, because one of them can swallow the KeyboardInterrupt, and the stop request is lost.
+_EARLY_SIGNALS: list[int] = []
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, lambda signum, frame: _EARLY_SIGNALS.append(signum))
+
+import apache_beam as beam  # noqa: E402  (after the early signal handler on purpose)
 from apache_beam.options.pipeline_options import (DirectOptions, GoogleCloudOptions, PipelineOptions,
                                                   StandardOptions)
 from confluent_kafka import KafkaException
@@ -200,6 +206,9 @@ class _StopOnSignals:
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGINT, signal.SIGTERM):
                 self._previous[signum] = signal.signal(signum, self._handle)
+        if _EARLY_SIGNALS:
+            _LOGGER.info("Received SIGINT during start-up: stopping the read at once, then writing and committing.")
+            request_stop()
         return self
 
     def __exit__(self, *exc_info):

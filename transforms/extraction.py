@@ -166,12 +166,8 @@ class _BundleCounts:
         self.pending.clear()
 
 
-class SkipRepeatedEventsFn(beam.DoFn):
-    """Count each consumed event and drop one whose message key (the event id) was already seen.
-
-    Messages without a key pass through: the event parser rejects or
-    accepts them on their own.
-    """
+class _RepeatFilterDoFn(beam.DoFn):
+    """Shared set-up of the repeat filters: a bounded cache of seen keys and counters updated per bundle."""
 
     def __init__(self, namespace: str = PIPELINE, cache_size: int = DEFAULT_CACHE_SIZE):
         self._namespace = namespace
@@ -187,6 +183,14 @@ class SkipRepeatedEventsFn(beam.DoFn):
 
     def finish_bundle(self):
         self._counts.finish_bundle()
+
+
+class SkipRepeatedEventsFn(_RepeatFilterDoFn):
+    """Count each consumed event and drop one whose message key (the event id) was already seen.
+
+    Messages without a key pass through: the event parser rejects or
+    accepts them on their own.
+    """
 
     def process(self, record: ConsumedRecord, bundle_finalizer=beam.DoFn.BundleFinalizerParam):
         if not self.is_repeat(record, bundle_finalizer):
@@ -321,23 +325,8 @@ def _file_source(data: dict, record: ConsumedRecord) -> dict:
     return dict(data["source"], **record.provenance())
 
 
-class SuppressRepeatedFindingsFn(beam.DoFn):
+class SuppressRepeatedFindingsFn(_RepeatFilterDoFn):
     """Drop a finding whose hash was already seen; count `findings` and `duplicates_suppressed`."""
-
-    def __init__(self, namespace: str = PIPELINE, cache_size: int = DEFAULT_CACHE_SIZE):
-        self._namespace = namespace
-        self._cache_size = cache_size
-
-    def setup(self):
-        self._filter = _RepeatFilter(self._cache_size)
-        self._counts = _BundleCounts(self._namespace)
-
-    def start_bundle(self):
-        self._filter.start_bundle()
-        self._counts.start_bundle()
-
-    def finish_bundle(self):
-        self._counts.finish_bundle()
 
     def process(self, finding: dict, bundle_finalizer=beam.DoFn.BundleFinalizerParam):
         if not self.is_repeat(finding, bundle_finalizer):
