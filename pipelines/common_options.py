@@ -65,7 +65,7 @@ LOCAL_RUNNERS = ("DirectRunner", "SwitchingDirectRunner", "FnApiRunner", "Bundle
 
 
 def is_local_runner(options: PipelineOptions) -> bool:
-    """Whether the job runs on a local runner (or on the default, which is local)."""
+    """Return whether the job runs on a local runner (or on the default, which is local)."""
     runner = options.view_as(StandardOptions).runner
     return not runner or runner in LOCAL_RUNNERS
 
@@ -139,7 +139,7 @@ def check_kafka(connection: KafkaConnection, topics: list[str], timeout_seconds:
     """Check before the job starts that Kafka is reachable with the job's settings.
 
     A producer is created with the full configuration, so an unknown or
-    invalid librdkafka property fails here, and it asks for the cluster's
+    invalid librdkafka property fails here, and it requests the cluster's
     metadata. Topics that do not exist are only logged, because a broker may
     create them on first use.
 
