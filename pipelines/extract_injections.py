@@ -63,8 +63,6 @@ DEFAULT_DEAD_LETTER_TOPIC = "extract-injections-dlq"
 # rate, and a failed one is read again whole.
 DEFAULT_MAX_BUNDLE_RECORDS = 20_000
 
-_LOCAL_RUNNERS = ("DirectRunner", "SwitchingDirectRunner", "FnApiRunner")
-
 
 class ExtractInjectionsOptions(PipelineOptions):
     """Options of the extraction job.
@@ -174,7 +172,7 @@ def _local_runner_settings(options: PipelineOptions) -> None:
         # The DirectRunner tries Prism for streaming and, when that cannot be
         # downloaded, falls back to the FnApiRunner anyway.
         standard.runner = "FnApiRunner"
-    if standard.runner not in _LOCAL_RUNNERS:
+    if not is_local_runner(options):
         return
     direct = options.view_as(DirectOptions)
     if direct.direct_num_workers not in (None, 1):

@@ -11,10 +11,11 @@ counted skip (blank lines). The summary checks that lines read = published +
 dead letters + skipped. The default runner is the FnApiRunner, the local
 DirectRunner's in-process engine for batch pipelines.
 
-Exit codes: 0 when every line is accounted for; 1 when the accounting does
-not balance, or for an unexpected error (with its traceback); 2 for invalid
-options or a missing input file or generation; 3 when Kafka did not
-acknowledge every message (the job wrote no summary and can be rerun).
+Exit codes:
+    0: every line is accounted for.
+    1: the accounting does not balance, or an unexpected error (with its traceback).
+    2: invalid options, invalid Kafka settings, or an input file or generation that is missing.
+    3: Kafka did not acknowledge every message. The job wrote no summary and can be rerun.
 """
 
 import argparse
