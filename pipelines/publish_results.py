@@ -33,9 +33,9 @@ from transforms.jsonl_read import DEFAULT_BLOCK_SIZE, ReadResultLines
 from pipelines.common_options import (KafkaOptions, check_kafka, is_local_runner, kafka_connection,
                                      parse_job_options)
 from transforms.kafka_config import KafkaConfigError, KafkaConnection
-from transforms.kafka_write import DEFAULT_MAX_MESSAGE_BYTES, KafkaDeliveryError, WriteToKafka
+from transforms.kafka_write import DEFAULT_MAX_MESSAGE_BYTES, KafkaDeliveryError, KafkaRecordBatch, WriteToKafka
 from transforms.result_files import ResultFile, match_result_files
-from transforms.to_events import LineToEventFn
+from transforms.to_events import BuildEventsFn
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -80,14 +80,15 @@ def build_publish_graph(pipeline: beam.Pipeline, files: list[ResultFile], *, con
     """Add the publish steps to `pipeline`.
 
     Returns:
-        The PCollections `lines`, `records` (Kafka records of events) and
-        `dead_letters`, for tests to inspect.
+        The PCollections `lines` (`LineBatch`es), `records`
+        (`KafkaRecordBatch`es of events) and `dead_letters`, for tests to inspect.
     """
     read = pipeline | "ReadResultLines" >> ReadResultLines(
         files, max_line_bytes=max_message_bytes, block_size=block_size, namespace=NAMESPACE)
 
-    built = read.lines | "BuildEvents" >> beam.ParDo(LineToEventFn(NAMESPACE)).with_outputs(
-        DEAD_LETTERS, main="records")
+    built = read.lines | "BuildEvents" >> beam.ParDo(
+        BuildEventsFn(NAMESPACE, max_message_bytes)).with_output_types(KafkaRecordBatch).with_outputs(
+            DEAD_LETTERS, main="records")
 
     oversized = built.records | "WriteEvents" >> WriteToKafka(
         connection, topic, max_message_bytes=max_message_bytes, namespace=NAMESPACE,

@@ -33,36 +33,42 @@ class InvalidLineError(ValueError):
 def parse_object(data: bytes) -> dict:
     """Parse a line that must hold exactly one JSON object.
 
+    The line is parsed inside two extra array levels, `[[line]]`, the depth
+    it gets in the event envelope, so one parse checks both the syntax and
+    the nesting limit. A failed parse is repeated on the bare line to name
+    the cause.
+
     Raises:
         InvalidLineError: With a plain reason for invalid UTF-8, NaN or
             Infinity, nesting that is too deep, syntax errors, and values that
             are not objects.
     """
     try:
+        wrapped = orjson.loads(b"[[" + data + b"]]")
+    except orjson.JSONDecodeError:
+        wrapped = None
+    # "[[" + data + "]]" parses to [[object]] only when data is one object with optional whitespace:
+    # text such as '{}],[{}' also parses, but to two elements.
+    if (type(wrapped) is list and len(wrapped) == 1 and type(wrapped[0]) is list and len(wrapped[0]) == 1
+            and type(wrapped[0][0]) is dict):
+        return wrapped[0][0]
+    raise _rejection(data)
+
+
+def _rejection(data: bytes) -> InvalidLineError:
+    """Return the error for a line that did not parse as one object inside the envelope's two levels."""
+    try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError as error:
-        raise InvalidLineError(describe_decode_error(data, error), "JSONDecodeError") from None
+        return InvalidLineError(describe_decode_error(data, error), "JSONDecodeError")
     if not isinstance(value, dict):
         kind = _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
-        raise InvalidLineError(f"The line is {kind}, not a JSON object.", "NotAnObject")
-    if data.count(b"[") + data.count(b"{") > MAX_RECORD_DEPTH:
-        _check_depth_in_envelope(data)
-    return value
-
-
-def _check_depth_in_envelope(data: bytes) -> None:
-    """Reject a line that would nest too deeply once wrapped in the event envelope.
-
-    The envelope puts the record two levels down, so a record that orjson
-    accepts on its own could make an event that consumers cannot parse.
-    Only lines with enough brackets to be that deep reach this check.
-    """
-    try:
-        orjson.loads(b"[[" + data + b"]]")
-    except orjson.JSONDecodeError:
-        raise InvalidLineError(
-            f"The line nests arrays or objects deeper than {MAX_RECORD_DEPTH} levels, the limit for a record "
-            "inside the two levels of the event envelope.", "JSONDecodeError") from None
+        return InvalidLineError(f"The line is {kind}, not a JSON object.", "NotAnObject")
+    # The bare line is an object, so only the two extra levels made it fail: the record would make an
+    # event that consumers cannot parse.
+    return InvalidLineError(
+        f"The line nests arrays or objects deeper than {MAX_RECORD_DEPTH} levels, the limit for a record "
+        "inside the two levels of the event envelope.", "JSONDecodeError")
 
 
 def describe_decode_error(data: bytes, error: orjson.JSONDecodeError) -> str:

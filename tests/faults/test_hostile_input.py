@@ -22,15 +22,15 @@ from hypothesis import strategies as st
 
 import schemas
 from tests.conftest import CASES_DIR
-from transforms.dead_letter_records import decode_raw
+from transforms.dead_letter_records import MAX_RAW_BYTES, decode_raw
 from transforms.events import build_event
 from transforms.extraction import ExtractFindingsFn, to_finding_record
 from transforms.json_lines import InvalidLineError, parse_object
-from transforms.jsonl_read import UTF8_BOM, Line, ReadBlockLinesFn, count_newlines, iter_lines, plan_blocks
+from transforms.jsonl_read import UTF8_BOM, LineBatch, ReadBlockLinesFn, count_newlines, iter_lines, plan_blocks
 from transforms.kafka_read import ConsumedRecord
 from transforms.kafka_write import KafkaRecord
 from transforms.result_files import ResultFile, match_result_files
-from transforms.to_events import LineToEventFn
+from transforms.to_events import BuildEventsFn
 from transforms.verdicts import Verdict, VerdictRejected, parse_verdict
 
 FUZZ_SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -103,7 +103,7 @@ def read_in_blocks(data: bytes, block_size: int, max_line_bytes: int) -> tuple[l
                 if isinstance(output, TaggedOutput):
                     too_long.append(output.value["source"]["line"])
                 else:
-                    kept.append((output.number, output.data))
+                    kept.extend(zip(output.numbers, output.data))
     return sorted(kept), sorted(too_long)
 
 
@@ -132,6 +132,32 @@ def test_reader_chunks_keep_every_line(data, draw):
     expected = [(number, piece.removesuffix(b"\r")) for number, piece in enumerate(pieces, start=1)]
 
     lines = [(raw.number, raw.data) for raw in iter_lines(iter(chunks), 1, 1 << 20)]
+
+    assert lines == expected
+
+
+@FUZZ_SETTINGS
+@given(st.lists(st.sampled_from(LINE_TOKENS), max_size=60).map(b"".join), st.data())
+def test_reader_runs_keep_every_line_before_the_stop(data, draw):
+    """Feeds random chunks with a random stop offset and line limit; checks the runs against a simple split."""
+    cuts = sorted(draw.draw(st.lists(st.integers(0, len(data)), max_size=8)))
+    chunks = [data[start:end] for start, end in zip([0, *cuts], [*cuts, len(data)])]
+    stop_offset = draw.draw(st.integers(0, len(data) + 1))
+    max_line_bytes = draw.draw(st.integers(1, 80))
+    pieces = data.split(b"\n")
+    if pieces[-1] == b"":
+        pieces.pop()
+    expected, start = [], 0
+    for number, piece in enumerate(pieces, start=1):
+        if start >= stop_offset:
+            break
+        if len(piece) > max_line_bytes:
+            expected.append((number, piece[:MAX_RAW_BYTES], len(piece)))
+        else:
+            expected.append((number, piece.removesuffix(b"\r"), len(piece.removesuffix(b"\r"))))
+        start += len(piece) + 1
+
+    lines = [tuple(raw) for raw in iter_lines(iter(chunks), 1, max_line_bytes, 0, stop_offset)]
 
     assert lines == expected
 
@@ -174,9 +200,12 @@ def mutated_lines(draw):
 
 
 def build_events(data: bytes) -> list:
-    function = LineToEventFn()
+    function = BuildEventsFn()
     function.setup()
-    return list(function.process(Line(RESULT_FILE, 7, data)))
+    outputs = []
+    for output in function.process(LineBatch(RESULT_FILE, [7], [data])):
+        outputs.extend([output] if isinstance(output, TaggedOutput) else output.records())
+    return outputs
 
 
 def check_event_or_dead_letter(outputs: list, data: bytes) -> None:

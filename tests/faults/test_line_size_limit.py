@@ -17,6 +17,7 @@ from localdev.ports import free_port
 from localdev.topic_reader import read_topic
 from pipelines import publish_results
 from tests.faults.jobs import GENERATION, PUBLISH_RUNNER_ARGS, RESULT_PATH
+from transforms.dead_letter_records import decode_raw
 from transforms.events import EVENT_HEADERS, build_event
 from transforms.kafka_write import KafkaRecord, record_size
 from transforms.result_files import match_result_files
@@ -115,7 +116,8 @@ def test_line_size_limit_boundary(broker, topics, tmp_path):
         assert len(events[number].value) <= MAX_MESSAGE_BYTES
     assert sorted(dead_letters) == [4, 5]
     assert dead_letters[4]["error_type"] == "MessageTooLarge"
-    assert dead_letters[4]["step"] == "produce_to_kafka"
+    assert dead_letters[4]["step"] == "wrap_event"
+    assert decode_raw(dead_letters[4]["raw"]) == lines[3]
     assert f"The message is {MAX_MESSAGE_BYTES + 1} bytes" in dead_letters[4]["reason"]
     assert dead_letters[5]["error_type"] == "LineTooLong"
     assert dead_letters[5]["raw"]["size"] == MAX_MESSAGE_BYTES + 1

@@ -3,10 +3,11 @@
 import json
 
 import jsonschema
+import orjson
 import pytest
 
 import schemas
-from transforms.events import build_event, event_id, request_id_of
+from transforms.events import build_event, envelope_of, event_id, request_id_of
 from transforms.result_files import ResultFile, parse_result_path
 
 GCS_FILE = ResultFile(
@@ -71,3 +72,26 @@ def test_build_event_failed_row():
 ])
 def test_parse_result_path_shapes(path, expected):
     assert parse_result_path(path) == expected
+
+
+@pytest.mark.parametrize("object_name", [
+    "results/2026/11/30/prediction-model-x/predictions.jsonl",
+    'odd "quoted" \\ back\tslash/ünïcode €/predictions.jsonl',
+    "results/2026/11/30/prediction-model-x/predictions.jsonl#L9",
+])
+@pytest.mark.parametrize("raw", [
+    b'{"id": "conv-1", "request": {}, "response": {}}',
+    b'  {"key": 7, "status": "Quota \\"exceeded\\" \\u00e9", "request": {"labels": {"id": "x"}}}\t',
+    b'{"request": {"labels": {"conversation_id": "\xc3\xa9\\n"}}, "status": ""}',
+])
+def test_build_event_equals_the_dict_envelope(object_name, raw):
+    result_file = ResultFile(uri=f"gs://bucket-1/{object_name}", bucket="bucket-1", object_name=object_name,
+                             generation="17", size=10)
+    record = json.loads(raw)
+
+    identifier, value = build_event(result_file, 12, record, raw, "2026-12-04T10:00:00.000000Z")
+    reference = orjson.dumps(envelope_of(result_file, 12, identifier, "2026-12-04T10:00:00.000000Z", record, None))
+
+    assert identifier == event_id("bucket-1", object_name, "17", 12)
+    assert value == reference[:-len(b"null}}")] + raw.strip() + b"}}"
+    assert json.loads(value)["data"]["record"] == record

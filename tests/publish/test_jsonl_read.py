@@ -70,7 +70,7 @@ def read_with_blocks(path, block_size, max_line_bytes=1 << 20):
     files = match_result_files([str(path)])
     with TestPipeline() as pipeline:
         read = pipeline | ReadResultLines(files, max_line_bytes=max_line_bytes, block_size=block_size)
-        lines = read.lines | beam.Map(lambda line: (line.number, line.data))
+        lines = read.lines | beam.FlatMap(lambda batch: list(zip(batch.numbers, batch.data)))
         dead_letter_lines = read[DEAD_LETTERS] | beam.Map(lambda letter: letter["source"]["line"])
         yield lines, dead_letter_lines
 
