@@ -86,9 +86,12 @@ class EventTemplate:
             status = _SUCCEEDED
         else:
             status = b',"status":"failed","error":' + orjson.dumps(error) + b',"record":'
+        request_id = record.get("id")
+        if type(request_id) is not str:  # The common case, a string id, needs no further look.
+            request_id = request_id_of(record)
         value = b"".join((
             self._before_id, key, self._before_subject_line, number, self._before_time, published_at,
-            self._before_source_line, number, self._before_request_id, orjson.dumps(request_id_of(record)),
+            self._before_source_line, number, self._before_request_id, orjson.dumps(request_id),
             status, raw_line.strip(), b"}}"))
         return key, value
 

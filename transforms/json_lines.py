@@ -43,16 +43,15 @@ def parse_object(data: bytes) -> dict:
             Infinity, nesting that is too deep, syntax errors, and values that
             are not objects.
     """
-    try:
-        wrapped = orjson.loads(b"[[" + data + b"]]")
-    except orjson.JSONDecodeError:
-        wrapped = None
     # "[[" + data + "]]" parses to [[object]] only when data is one object with optional whitespace:
-    # text such as '{}],[{}' also parses, but to two elements.
-    if (type(wrapped) is list and len(wrapped) == 1 and type(wrapped[0]) is list and len(wrapped[0]) == 1
-            and type(wrapped[0][0]) is dict):
-        return wrapped[0][0]
-    raise _rejection(data)
+    # text such as '{}],[{}' also parses, but to two elements, which the unpacking rejects.
+    try:
+        [[value]] = orjson.loads(b"[[" + data + b"]]")
+    except ValueError:  # Also orjson.JSONDecodeError.
+        raise _rejection(data) from None
+    if type(value) is not dict:
+        raise _rejection(data)
+    return value
 
 
 def _rejection(data: bytes) -> InvalidLineError:

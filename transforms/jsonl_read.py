@@ -409,6 +409,12 @@ class ReadResultLines(beam.PTransform):
 
     def expand(self, pbegin):
         blocks = pbegin | "CreateBlocks" >> beam.Create(self._blocks)
+        read_lines = ReadBlockLinesFn(self._max_line_bytes, self._namespace)
+
+        if len(self._blocks) == 1:
+            # One whole file: no line numbers to count and no other block to spread the work to.
+            return blocks | "ReadBlockLines" >> beam.ParDo(read_lines, newline_counts={}).with_output_types(
+                LineBatch).with_outputs(DEAD_LETTERS, main="lines")
 
         newline_counts = (
             blocks
@@ -419,6 +425,5 @@ class ReadResultLines(beam.PTransform):
             blocks
             | "SpreadBlocks" >> beam.Reshuffle()
             | "ReadBlockLines" >> beam.ParDo(
-                ReadBlockLinesFn(self._max_line_bytes, self._namespace),
-                newline_counts=beam.pvalue.AsDict(newline_counts)
+                read_lines, newline_counts=beam.pvalue.AsDict(newline_counts)
             ).with_output_types(LineBatch).with_outputs(DEAD_LETTERS, main="lines"))

@@ -74,11 +74,6 @@ class KafkaRecordBatch:
     def __len__(self):
         return len(self.values)
 
-    def append(self, key: bytes, value: bytes) -> None:
-        """Add one record."""
-        self.keys.append(key)
-        self.values.append(value)
-
     def records(self) -> list[KafkaRecord]:
         """Return the batch as single `KafkaRecord`s."""
         return [KafkaRecord(key, value, self.headers) for key, value in zip(self.keys, self.values)]

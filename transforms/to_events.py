@@ -70,7 +70,9 @@ class BuildEventsFn(beam.DoFn):
         is_valid = self._validator.is_valid
         # A record's size as librdkafka counts it: this plus its key and value.
         size_without_key_and_value = record_size(KafkaRecord(b"", b"", EVENT_HEADERS))
+        max_message_bytes = self._max_message_bytes
         records = KafkaRecordBatch(EVENT_HEADERS)
+        add_key, add_value = records.keys.append, records.values.append
         for number, data in zip(batch.numbers, batch.data):
             try:
                 record = parse_object(data)
@@ -86,16 +88,17 @@ class BuildEventsFn(beam.DoFn):
 
             key, value = key_and_value(number, record, data, published_at)
             size = size_without_key_and_value + len(key) + len(value)
-            if size > self._max_message_bytes:
+            if size > max_message_bytes:
                 self._too_large.inc()
                 yield self._dead_letter(batch, number, data, "wrap_event",
-                                        message_too_large_reason(size, self._max_message_bytes), "MessageTooLarge",
+                                        message_too_large_reason(size, max_message_bytes), "MessageTooLarge",
                                         event_id=key.decode("ascii"))
                 continue
 
             if record.get("status"):
                 self._failed_rows_in_bundle += 1
-            records.append(key, value)
+            add_key(key)
+            add_value(value)
 
         self._events_in_bundle += len(records)
         if records:
