@@ -43,8 +43,8 @@ def parse_object(data: bytes) -> dict:
             Infinity, nesting that is too deep, syntax errors, and values that
             are not objects.
     """
-    # "[[" + data + "]]" parses to [[object]] only when data is one object with optional whitespace:
-    # text such as '{}],[{}' also parses, but to two elements, which the unpacking rejects.
+    # "[[" + data + "]]" parses to [[object]] only when data is one object with optional whitespace.
+    # Text such as '{}],[{}' also parses, but to two elements, so the unpacking rejects it.
     try:
         [[value]] = orjson.loads(b"[[" + data + b"]]")
     except ValueError:  # Also orjson.JSONDecodeError.

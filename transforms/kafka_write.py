@@ -192,13 +192,13 @@ class ProduceToKafkaFn(beam.DoFn):
 
     def process(self, element):
         if isinstance(element, KafkaRecordBatch):
-            batch, source = element, None
+            records, source = zip(element.keys, element.values), None
         else:
-            batch, source = KafkaRecordBatch(element.headers, [element.key], [element.value]), element.source
-        headers = _headers_list(batch.headers)
-        size_without_key_and_value = RECORD_FRAMING_BYTES + _headers_size(batch.headers)
+            records, source = ((element.key, element.value),), element.source
+        headers = _headers_list(element.headers)
+        size_without_key_and_value = RECORD_FRAMING_BYTES + _headers_size(element.headers)
         produce = self._producer.produce
-        for key, value in zip(batch.keys, batch.values):
+        for key, value in records:
             size = size_without_key_and_value + len(key or b"") + len(value)
             if size > self._max_message_bytes:
                 yield self._oversized(key, value, size, source)
