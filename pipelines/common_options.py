@@ -57,7 +57,14 @@ def kafka_connection(options: PipelineOptions) -> KafkaConnection:
     """Build the Kafka connection settings from parsed options."""
     kafka = options.view_as(KafkaOptions)
     bootstrap_servers = options.view_as(KafkaStreamsRunnerOptions).bootstrap_servers
-    return KafkaConnection(bootstrap_servers, parse_config_json(kafka.kafka_config), kafka.kafka_config_secret)
+    config = parse_config_json(kafka.kafka_config)
+    if "message.max.bytes" in config:
+        # The jobs check each record against --max_message_bytes before producing, so that an oversized
+        # record becomes a dead letter with its line. A different producer limit would bypass that check.
+        raise KafkaConfigError(
+            f"--kafka_config sets message.max.bytes to {config['message.max.bytes']!r}: set the message size "
+            "limit with --max_message_bytes instead.")
+    return KafkaConnection(bootstrap_servers, config, kafka.kafka_config_secret)
 
 
 # Runners that run the pipeline in this process, where the checks below are safe to make.

@@ -103,7 +103,7 @@ def build_publish_graph(pipeline: beam.Pipeline, files: list[ResultFile], *, con
 
 
 def _block_size(publish: PublishResultsOptions, options: PipelineOptions) -> int:
-    if publish.block_size_bytes:
+    if publish.block_size_bytes is not None:
         return publish.block_size_bytes
     return WHOLE_FILE_BLOCK_SIZE if is_local_runner(options) else DEFAULT_BLOCK_SIZE
 
@@ -135,6 +135,8 @@ def run(argv: Optional[list[str]] = None) -> dict:
 
     if not publish.input:
         raise ValueError("--input is missing: give a result file path or glob, local or gs://.")
+    if publish.block_size_bytes is not None and publish.block_size_bytes < 1:
+        raise ValueError(f"--block_size_bytes must be a positive number of bytes, not {publish.block_size_bytes}.")
     if publish.source_generation is not None and not str(publish.source_generation).isdigit():
         raise ValueError(f"--source_generation must be a decimal object generation, not {publish.source_generation!r}.")
     files = match_result_files(publish.input, publish.source_generation)

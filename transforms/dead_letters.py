@@ -120,4 +120,4 @@ class WriteDeadLetters(beam.PTransform):
 
 
 def _raise_undeliverable(dead_letter: Any):
-    raise ValueError(f"A dead letter could not be written to Kafka: {dead_letter.get('reason')}")
+    raise RuntimeError(f"A dead letter could not be written to Kafka: {dead_letter.get('reason')}")

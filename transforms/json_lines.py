@@ -73,6 +73,9 @@ def _rejection(data: bytes) -> InvalidLineError:
 def describe_decode_error(data: bytes, error: orjson.JSONDecodeError) -> str:
     """Turn an orjson decode error into a sentence that names the real cause."""
     message = str(error)
+    if data.startswith(b"\xef\xbb\xbf"):
+        # Only a BOM at the start of the file is removed; one here usually comes from joined files.
+        return "The line starts with a UTF-8 byte-order mark, which JSON does not allow inside a file."
     if "UTF-8" in message:
         return "The line is not valid UTF-8, so it cannot be JSON; the original bytes are kept."
     if "depth limit" in message or "recursion" in message:

@@ -265,8 +265,16 @@ def iter_byte_range(result_file: ResultFile, start: int, end: int,
             yield chunk
 
 
+# The most decompressed bytes that one step returns, so a small file that expands to gigabytes (a gzip
+# bomb) is read piece by piece like any large file.
+GUNZIP_OUTPUT_BYTES = 1 << 20
+
+
 def iter_gunzipped(chunks: Iterator[bytes]) -> Iterator[bytes]:
     """Decompress a gzip stream, including files of several gzip members.
+
+    Yields pieces of at most `GUNZIP_OUTPUT_BYTES`, however much a chunk
+    expands.
 
     Raises:
         zlib.error: If the data is not valid gzip.
@@ -277,14 +285,19 @@ def iter_gunzipped(chunks: Iterator[bytes]) -> Iterator[bytes]:
     for chunk in chunks:
         while chunk:
             inside_member = True
-            output = decompressor.decompress(chunk)
-            if output:
+            output = decompressor.decompress(chunk, GUNZIP_OUTPUT_BYTES)
+            while output:
                 yield output
-            if not decompressor.eof:
-                break
-            # One member ended; any bytes after it start the next member.
-            chunk = decompressor.unused_data
-            decompressor = zlib.decompressobj(wbits=31)
-            inside_member = False
+                if len(output) < GUNZIP_OUTPUT_BYTES or decompressor.eof or decompressor.unconsumed_tail:
+                    break
+                # A full piece may leave output inside zlib even when all input is consumed.
+                output = decompressor.decompress(b"", GUNZIP_OUTPUT_BYTES)
+            if decompressor.eof:
+                # One member ended; any bytes after it start the next member.
+                chunk = decompressor.unused_data
+                decompressor = zlib.decompressobj(wbits=31)
+                inside_member = False
+            else:
+                chunk = decompressor.unconsumed_tail
     if inside_member:
         raise EOFError("The gzip stream ends in the middle of a member: the file is truncated.")

@@ -3,7 +3,8 @@
 import pytest
 
 from localdev.ports import free_port
-from pipelines.common_options import check_kafka, parse_job_options
+from pipelines import publish_results
+from pipelines.common_options import check_kafka, kafka_connection, parse_job_options
 from pipelines.extract_injections import ExtractInjectionsOptions
 from pipelines.publish_results import PublishResultsOptions
 from transforms.kafka_config import KafkaConfigError, KafkaConnection
@@ -44,6 +45,23 @@ def test_max_message_bytes_out_of_range(value):
         parse_job_options(["--max_message_bytes", value], PublishResultsOptions, "A job.")
 
     assert "--max_message_bytes" in str(raised.value)
+
+
+def test_message_max_bytes_in_kafka_config_rejected():
+    options = parse_job_options(["--kafka_config", '{"message.max.bytes": "70000"}'], PublishResultsOptions, "A job.")
+
+    with pytest.raises(KafkaConfigError) as raised:
+        kafka_connection(options)
+
+    assert "--max_message_bytes" in str(raised.value)
+
+
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_block_size_not_positive_rejected(value):
+    with pytest.raises(ValueError) as raised:
+        publish_results.run(["--input", "predictions.jsonl", "--block_size_bytes", value])
+
+    assert "--block_size_bytes must be a positive number" in str(raised.value)
 
 
 def test_check_kafka_unreachable_broker():

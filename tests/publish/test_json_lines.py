@@ -19,8 +19,10 @@ from transforms.json_lines import InvalidLineError, parse_object
     (b"42", "a number, not a JSON object"),
     (b"null", "null, not a JSON object"),
     (b'{"a": 1} {"b": 2}', "not valid JSON"),
+    (b'{}],[{}', "not valid JSON"),
+    (b'\xef\xbb\xbf{"a": 1}', "byte-order mark"),
 ], ids=["nan", "infinity", "deep", "utf8", "surrogate", "truncated", "array", "string", "number", "null",
-        "two-objects"])
+        "two-objects", "wrap-breakout", "bom"])
 def test_parse_object_rejects(data, reason_part):
     with pytest.raises(InvalidLineError) as raised:
         parse_object(data)

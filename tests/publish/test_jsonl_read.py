@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from transforms.dead_letter_records import DEAD_LETTERS, MAX_RAW_BYTES
 from transforms.jsonl_read import ReadResultLines, iter_lines, plan_blocks
-from transforms.result_files import match_result_files
+from transforms.result_files import GUNZIP_OUTPUT_BYTES, iter_byte_range, iter_gunzipped, match_result_files
 
 
 def split(data: bytes, max_line_bytes: int = 1 << 20, chunk_size: int = 7):
@@ -128,3 +128,24 @@ def test_too_long_line_becomes_dead_letter(tmp_path):
     with read_with_blocks(path, block_size=64, max_line_bytes=100) as (lines, dead_letter_lines):
         assert_that(lines, equal_to([(1, b'{"a": 1}'), (3, b'{"c": 3}')]), label="Lines")
         assert_that(dead_letter_lines, equal_to([2]), label="DeadLetters")
+
+
+def test_gzip_bomb_read_in_bounded_pieces(tmp_path):
+    path = tmp_path / "predictions.jsonl.gz"
+    content = b'{"a": "' + b"x" * (40 << 20) + b'"}\n{"b": 2}\n'
+    path.write_bytes(gzip.compress(content))
+    result_file = match_result_files([str(path)])[0]
+
+    pieces = list(iter_gunzipped(iter_byte_range(result_file, 0, result_file.size)))
+
+    assert max(len(piece) for piece in pieces) <= GUNZIP_OUTPUT_BYTES
+    assert b"".join(pieces) == content
+
+
+def test_gzip_bomb_line_becomes_dead_letter(tmp_path):
+    path = tmp_path / "predictions.jsonl.gz"
+    path.write_bytes(gzip.compress(b'{"a": "' + b"x" * (40 << 20) + b'"}\n{"b": 2}\n'))
+
+    with read_with_blocks(path, block_size=1 << 20, max_line_bytes=1 << 20) as (lines, dead_letter_lines):
+        assert_that(lines, equal_to([(2, b'{"b": 2}')]), label="Lines")
+        assert_that(dead_letter_lines, equal_to([1]), label="DeadLetters")
