@@ -177,54 +177,63 @@ def iter_line_runs(chunks: Iterator[bytes], first_number: int, max_line_bytes: i
             Reading stops there too, so a block does not read the whole file.
 
     Yields:
-        `_LineRun`s in order. A final line without an LF is included.
+        `_LineRun`s in order. A final line without an LF is included, also
+        when the chunks end with `zlib.error` or `EOFError`, which are raised
+        again after it.
     """
     number = first_number
     line_start = start_offset
     pending = []  # Parts of the current, unfinished line.
     pending_size = 0
 
-    for chunk in chunks:
-        if line_start >= stop_offset:
-            return
-        parts = chunk.split(b"\n")
-        tail = parts.pop()
-
-        if pending and parts:
-            # The chunk's first part ends the line that earlier chunks started.
-            size = pending_size + len(parts[0])
-            yield _one_line(number, b"".join(pending) + parts[0], size, max_line_bytes)
-            del parts[0]
-            number += 1
-            line_start += size + 1
-            pending = []
-            pending_size = 0
+    try:
+        for chunk in chunks:
             if line_start >= stop_offset:
                 return
+            parts = chunk.split(b"\n")
+            tail = parts.pop()
 
-        if parts:
-            run_bytes = sum(map(len, parts)) + len(parts)  # With their LFs.
-            stopped = line_start + run_bytes - len(parts[-1]) - 1 >= stop_offset
-            if stopped:
-                # The block ends inside this chunk: keep the lines that start before stop_offset.
-                kept, offset = 0, line_start
-                while offset < stop_offset:
-                    offset += len(parts[kept]) + 1
-                    kept += 1
-                parts = parts[:kept]
-                run_bytes = offset - line_start
-            yield from _runs_of_whole_lines(number, parts, max_line_bytes, has_cr=b"\r" in chunk)
-            number += len(parts)
-            line_start += run_bytes
-            if stopped:
-                return
+            if pending and parts:
+                # The chunk's first part ends the line that earlier chunks started.
+                size = pending_size + len(parts[0])
+                yield _one_line(number, b"".join(pending) + parts[0], size, max_line_bytes)
+                del parts[0]
+                number += 1
+                line_start += size + 1
+                pending = []
+                pending_size = 0
+                if line_start >= stop_offset:
+                    return
 
-        if tail:
-            pending_size += len(tail)
-            if pending_size > max_line_bytes:
-                pending = [(b"".join(pending) + tail)[:MAX_RAW_BYTES]]
-            else:
-                pending.append(tail)
+            if parts:
+                run_bytes = sum(map(len, parts)) + len(parts)  # With their LFs.
+                stopped = line_start + run_bytes - len(parts[-1]) - 1 >= stop_offset
+                if stopped:
+                    # The block ends inside this chunk: keep the lines that start before stop_offset.
+                    kept, offset = 0, line_start
+                    while offset < stop_offset:
+                        offset += len(parts[kept]) + 1
+                        kept += 1
+                    parts = parts[:kept]
+                    run_bytes = offset - line_start
+                yield from _runs_of_whole_lines(number, parts, max_line_bytes, has_cr=b"\r" in chunk)
+                number += len(parts)
+                line_start += run_bytes
+                if stopped:
+                    return
+
+            if tail:
+                pending_size += len(tail)
+                if pending_size > max_line_bytes:
+                    pending = [(b"".join(pending) + tail)[:MAX_RAW_BYTES]]
+                else:
+                    pending.append(tail)
+    except (zlib.error, EOFError):
+        # Damaged gzip data ends the stream. The bytes read so far of the unfinished line still make a line,
+        # so a complete last line without an LF is not lost, and a cut one becomes a dead letter with its bytes.
+        if pending_size and line_start < stop_offset:
+            yield _one_line(number, b"".join(pending), pending_size, max_line_bytes)
+        raise
 
     if pending_size and line_start < stop_offset:
         yield _one_line(number, b"".join(pending), pending_size, max_line_bytes)

@@ -149,3 +149,23 @@ def test_gzip_bomb_line_becomes_dead_letter(tmp_path):
     with read_with_blocks(path, block_size=1 << 20, max_line_bytes=1 << 20) as (lines, dead_letter_lines):
         assert_that(lines, equal_to([(2, b'{"b": 2}')]), label="Lines")
         assert_that(dead_letter_lines, equal_to([1]), label="DeadLetters")
+
+
+def test_gzip_trailing_bytes_keep_last_line(tmp_path):
+    path = tmp_path / "predictions.jsonl.gz"
+    path.write_bytes(gzip.compress(b'{"a": 1}\n{"b": 2}') + b"this is not gzip\n")
+
+    with read_with_blocks(path, block_size=1 << 20) as (lines, dead_letter_lines):
+        assert_that(lines, equal_to([(1, b'{"a": 1}'), (2, b'{"b": 2}')]), label="Lines")
+        assert_that(dead_letter_lines, equal_to([3]), label="DeadLetters")
+
+
+def test_truncated_gzip_keeps_cut_line_bytes(tmp_path):
+    path = tmp_path / "predictions.jsonl.gz"
+    compressed = gzip.compress(b'{"a": 1}\n{"b": "' + b"x" * 100_000 + b'"}\n')
+    path.write_bytes(compressed[:-20])
+
+    with read_with_blocks(path, block_size=1 << 20) as (lines, dead_letter_lines):
+        assert_that(lines | beam.Map(lambda line: (line[0], line[1][:7])), equal_to([(1, b'{"a": 1'), (2, b'{"b": "')]),
+                    label="Lines")
+        assert_that(dead_letter_lines, equal_to([3]), label="DeadLetters")
