@@ -4,10 +4,11 @@ The event id is deterministic: a hash of bucket, object, generation and line
 number. A replayed or retried line keeps its id, so downstream consumers can
 drop repeats, while a new generation of the same object gets new ids.
 
-The original line is spliced into the envelope as bytes instead of being
-serialized again, between byte templates made once per file, so the record arrives unchanged (apart from the line end,
-BOM and surrounding whitespace) and the cost of re-encoding is avoided. This
-is safe because the line was parsed as one valid JSON object before.
+The original line is spliced as bytes between envelope parts made once per
+file, instead of being serialized again. So the record arrives unchanged
+(apart from the line end, BOM and surrounding whitespace), and the cost of
+re-encoding is avoided. This is safe because the line was parsed as one
+valid JSON object before.
 """
 
 import binascii

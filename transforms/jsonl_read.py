@@ -50,20 +50,6 @@ class FileBlock:
         return self.end >= self.file.size
 
 
-class Line(NamedTuple):
-    """One non-blank line of a result file.
-
-    Attributes:
-        file: The file it was read from.
-        number: 1-based line number.
-        data: The line without its line end, BOM or CR.
-    """
-
-    file: ResultFile
-    number: int
-    data: bytes
-
-
 class LineBatch:
     """Non-blank lines of one result file that travel as one Beam element.
 
@@ -88,16 +74,8 @@ class LineBatch:
     def __reduce__(self):
         return LineBatch, (self.file, self.numbers, self.data, self.size_bytes)
 
-    def __eq__(self, other):
-        return isinstance(other, LineBatch) and (self.file, self.numbers, self.data) == (
-            other.file, other.numbers, other.data)
-
     def __repr__(self):
         return f"LineBatch({self.file.uri!r}, lines {self.numbers[:1]}..{self.numbers[-1:]}, {self.size_bytes} bytes)"
-
-    def lines(self) -> list[Line]:
-        """Return the batch as single `Line`s."""
-        return [Line(self.file, number, data) for number, data in zip(self.numbers, self.data)]
 
 
 class LineBatchCoder(SizeEstimatingPickleCoder):
@@ -210,11 +188,11 @@ def iter_line_runs(chunks: Iterator[bytes], first_number: int, max_line_bytes: i
                 stopped = line_start + run_bytes - len(parts[-1]) - 1 >= stop_offset
                 if stopped:
                     # The block ends inside this chunk: keep the lines that start before stop_offset.
-                    kept, offset = 0, line_start
+                    lines_in_block, offset = 0, line_start
                     while offset < stop_offset:
-                        offset += len(parts[kept]) + 1
-                        kept += 1
-                    parts = parts[:kept]
+                        offset += len(parts[lines_in_block]) + 1
+                        lines_in_block += 1
+                    parts = parts[:lines_in_block]
                     run_bytes = offset - line_start
                 yield from _runs_of_whole_lines(number, parts, max_line_bytes, has_cr=b"\r" in chunk)
                 number += len(parts)
@@ -418,21 +396,17 @@ class ReadResultLines(beam.PTransform):
 
     def expand(self, pbegin):
         blocks = pbegin | "CreateBlocks" >> beam.Create(self._blocks)
-        read_lines = ReadBlockLinesFn(self._max_line_bytes, self._namespace)
 
         if len(self._blocks) == 1:
             # One whole file: no line numbers to count and no other block to spread the work to.
-            return blocks | "ReadBlockLines" >> beam.ParDo(read_lines, newline_counts={}).with_output_types(
-                LineBatch).with_outputs(DEAD_LETTERS, main="lines")
+            newline_counts = {}
+        else:
+            newline_counts = beam.pvalue.AsDict(
+                blocks
+                | "KeepSplitFileBlocks" >> beam.Filter(lambda block: not (block.index == 0 and block.is_last))
+                | "CountNewlines" >> beam.Map(lambda block: ((block.file.uri, block.index), count_newlines(block))))
+            blocks = blocks | "SpreadBlocks" >> beam.Reshuffle()
 
-        newline_counts = (
-            blocks
-            | "KeepSplitFileBlocks" >> beam.Filter(lambda block: not (block.index == 0 and block.is_last))
-            | "CountNewlines" >> beam.Map(lambda block: ((block.file.uri, block.index), count_newlines(block))))
-
-        return (
-            blocks
-            | "SpreadBlocks" >> beam.Reshuffle()
-            | "ReadBlockLines" >> beam.ParDo(
-                read_lines, newline_counts=beam.pvalue.AsDict(newline_counts)
-            ).with_output_types(LineBatch).with_outputs(DEAD_LETTERS, main="lines"))
+        return blocks | "ReadBlockLines" >> beam.ParDo(
+            ReadBlockLinesFn(self._max_line_bytes, self._namespace), newline_counts=newline_counts
+        ).with_output_types(LineBatch).with_outputs(DEAD_LETTERS, main="lines")

@@ -119,7 +119,12 @@ def message_too_large_reason(size: int, max_message_bytes: int) -> str:
 
 def record_size(record: KafkaRecord) -> int:
     """Return the size that librdkafka checks against message.max.bytes before it accepts a message."""
-    return RECORD_FRAMING_BYTES + len(record.key or b"") + len(record.value) + _headers_size(record.headers)
+    return record_overhead(record.headers) + len(record.key or b"") + len(record.value)
+
+
+def record_overhead(headers: tuple) -> int:
+    """Return the part of `record_size` that is not key or value: the headers and the record framing."""
+    return RECORD_FRAMING_BYTES + _headers_size(headers)
 
 
 @functools.lru_cache(maxsize=256)
@@ -196,7 +201,7 @@ class ProduceToKafkaFn(beam.DoFn):
         else:
             records, source = ((element.key, element.value),), element.source
         headers = _headers_list(element.headers)
-        size_without_key_and_value = RECORD_FRAMING_BYTES + _headers_size(element.headers)
+        size_without_key_and_value = record_overhead(element.headers)
         produce = self._producer.produce
         for key, value in records:
             size = size_without_key_and_value + len(key or b"") + len(value)

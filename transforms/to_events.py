@@ -12,8 +12,8 @@ from transforms.dead_letter_records import DEAD_LETTERS, make_dead_letter, utc_n
 from transforms.events import EVENT_HEADERS, event_template
 from transforms.json_lines import InvalidLineError, parse_object
 from transforms.jsonl_read import LineBatch, source_of
-from transforms.kafka_write import (DEFAULT_MAX_MESSAGE_BYTES, KafkaRecord, KafkaRecordBatch, message_too_large_reason,
-                                    record_size)
+from transforms.kafka_write import (DEFAULT_MAX_MESSAGE_BYTES, KafkaRecordBatch, message_too_large_reason,
+                                    record_overhead)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -68,8 +68,7 @@ class BuildEventsFn(beam.DoFn):
         key_and_value = event_template(batch.file).key_and_value
         published_at = self._now()
         is_valid = self._validator.is_valid
-        # A record's size as librdkafka counts it: this plus its key and value.
-        size_without_key_and_value = record_size(KafkaRecord(b"", b"", EVENT_HEADERS))
+        size_without_key_and_value = record_overhead(EVENT_HEADERS)
         max_message_bytes = self._max_message_bytes
         records = KafkaRecordBatch(EVENT_HEADERS)
         add_key, add_value = records.keys.append, records.values.append

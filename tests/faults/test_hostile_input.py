@@ -120,16 +120,26 @@ def test_reader_blocks_keep_every_line(data, block_size, max_line_bytes):
     assert too_long == expected_too_long
 
 
+def random_chunks(data: bytes, draw) -> list[bytes]:
+    """Cut `data` at up to 8 random offsets."""
+    cuts = sorted(draw.draw(st.lists(st.integers(0, len(data)), max_size=8)))
+    return [data[start:end] for start, end in zip([0, *cuts], [*cuts, len(data)])]
+
+
+def split_pieces(data: bytes) -> list[bytes]:
+    """Split `data` at LF the simple way, without the empty piece after a final LF."""
+    pieces = data.split(b"\n")
+    if pieces[-1] == b"":
+        pieces.pop()
+    return pieces
+
+
 @FUZZ_SETTINGS
 @given(st.lists(st.sampled_from(LINE_TOKENS), max_size=60).map(b"".join), st.data())
 def test_reader_chunks_keep_every_line(data, draw):
     """Feeds one byte stream to the line splitter in random chunks; checks the lines match a whole-file split."""
-    cuts = sorted(draw.draw(st.lists(st.integers(0, len(data)), max_size=8)))
-    chunks = [data[start:end] for start, end in zip([0, *cuts], [*cuts, len(data)])]
-    pieces = data.split(b"\n")
-    if pieces[-1] == b"":
-        pieces.pop()
-    expected = [(number, piece.removesuffix(b"\r")) for number, piece in enumerate(pieces, start=1)]
+    chunks = random_chunks(data, draw)
+    expected = [(number, piece.removesuffix(b"\r")) for number, piece in enumerate(split_pieces(data), start=1)]
 
     lines = [(raw.number, raw.data) for raw in iter_lines(iter(chunks), 1, 1 << 20)]
 
@@ -140,15 +150,11 @@ def test_reader_chunks_keep_every_line(data, draw):
 @given(st.lists(st.sampled_from(LINE_TOKENS), max_size=60).map(b"".join), st.data())
 def test_reader_runs_keep_every_line_before_the_stop(data, draw):
     """Feeds random chunks with a random stop offset and line limit; checks the runs against a simple split."""
-    cuts = sorted(draw.draw(st.lists(st.integers(0, len(data)), max_size=8)))
-    chunks = [data[start:end] for start, end in zip([0, *cuts], [*cuts, len(data)])]
+    chunks = random_chunks(data, draw)
     stop_offset = draw.draw(st.integers(0, len(data) + 1))
     max_line_bytes = draw.draw(st.integers(1, 80))
-    pieces = data.split(b"\n")
-    if pieces[-1] == b"":
-        pieces.pop()
     expected, start = [], 0
-    for number, piece in enumerate(pieces, start=1):
+    for number, piece in enumerate(split_pieces(data), start=1):
         if start >= stop_offset:
             break
         if len(piece) > max_line_bytes:
