@@ -41,6 +41,7 @@ from confluent_kafka import KafkaException
 
 from pipelines.common_options import (KafkaOptions, check_kafka, is_local_runner, kafka_connection,
                                      parse_job_options)
+from pipelines.runtime_tuning import shorten_state_sampling, start_up_objects_frozen
 from pipelines.summary import counter_totals, report_summary
 from transforms.dead_letter_records import DEAD_LETTERS
 from transforms.dead_letters import WriteDeadLetters
@@ -55,12 +56,11 @@ NAMESPACE = PIPELINE
 DEFAULT_DEAD_LETTER_TOPIC = "extract-injections-dlq"
 
 # With a backlog, a bundle ends after this many records or after --max_bundle_seconds. Every bundle ends
-# with the flushes, the commit and a wait for Beam's state-sampler thread. Beam 2.77 joins that thread, which
-# sleeps up to 200 ms at a time, so the wait is about a tenth of the bundle's length on average, up to 0.2 s.
-# The throughput measurement of benchmarks/extract_figures.py (100,000 events, 2-vCPU benchmark machine,
-# commits sampled every 0.05 s instead of 0.5 s) gave 23,400 events per second with 500 records per bundle,
-# 31,000 with 5,000, 34,100 with 20,000 and 32,600 with 50,000. A bundle of 20,000 takes about 0.6 s at that
-# rate, and a failed one is read again whole.
+# with the flushes, the commit and a wait for Beam's state-sampler thread, which `shorten_state_sampling`
+# bounds at 20 ms on the local runner (Beam's own period allows 200 ms). The throughput measurement of
+# benchmarks/extract_figures.py (100,000 events, 2-vCPU Intel benchmark machine, before that bound) gave
+# 23,400 events per second with 500 records per bundle, 31,000 with 5,000, 34,100 with 20,000 and 32,600
+# with 50,000. A bundle of 20,000 takes under a second at those rates, and a failed one is read again whole.
 DEFAULT_MAX_BUNDLE_RECORDS = 20_000
 
 
@@ -165,7 +165,7 @@ def summarize(result) -> dict:
 
 
 def _local_runner_settings(options: PipelineOptions) -> None:
-    """Choose the FnApiRunner when no runner is set, and keep it on one in-process worker."""
+    """Choose the FnApiRunner when no runner is set, keep it on one in-process worker, and shorten its sampling."""
     standard = options.view_as(StandardOptions)
     standard.streaming = True
     if not standard.runner or standard.runner == "DirectRunner":
@@ -174,6 +174,8 @@ def _local_runner_settings(options: PipelineOptions) -> None:
         standard.runner = "FnApiRunner"
     if not is_local_runner(options):
         return
+    # Every bundle ends with a wait for the state sampler; the read ends a bundle every 20,000 records.
+    shorten_state_sampling()
     direct = options.view_as(DirectOptions)
     if direct.direct_num_workers not in (None, 1):
         _LOGGER.warning("Ignoring --direct_num_workers=%s: with more than one local worker the read stops "
@@ -259,7 +261,7 @@ def run(argv: Optional[list[str]] = None) -> dict:
         pipeline.run()
         _LOGGER.info("Staged the extraction job as a template at %s", template_location)
         return {}
-    with _StopOnSignals():
+    with _StopOnSignals(), start_up_objects_frozen():
         result = pipeline.run()
         result.wait_until_finish()
     elapsed = time.monotonic() - started

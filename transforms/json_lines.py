@@ -46,7 +46,7 @@ def parse_object(data: bytes) -> dict:
     # "[[" + data + "]]" parses to [[object]] only when data is one object with optional whitespace.
     # Text such as '{}],[{}' also parses, but to two elements, so the unpacking rejects it.
     try:
-        [[value]] = orjson.loads(b"[[" + data + b"]]")
+        [[value]] = orjson.loads(b"".join((b"[[", data, b"]]")))  # One copy; `+` would make two.
     except ValueError:  # Also orjson.JSONDecodeError.
         raise _rejection(data) from None
     if type(value) is not dict:
