@@ -29,7 +29,7 @@ def restored_sampler_default():
     statesampler.StateSampler.__init__.__defaults__ = defaults
 
 
-def test_new_samplers_use_the_shorter_period(restored_sampler_default):
+def test_shorten_sets_new_sampler_period(restored_sampler_default):
     assert statesampler.StateSampler("before", CounterFactory()).sampling_period_ms == 200
 
     assert runtime_tuning.shorten_state_sampling(15)
@@ -37,7 +37,7 @@ def test_new_samplers_use_the_shorter_period(restored_sampler_default):
     assert statesampler.StateSampler("after", CounterFactory()).sampling_period_ms == 15
 
 
-def test_the_local_runner_bundles_sample_at_the_shorter_period(restored_sampler_default):
+def test_shorten_reaches_fnapi_runner_bundles(restored_sampler_default):
     runtime_tuning.shorten_state_sampling()
     _SEEN_PERIODS.clear()
 
@@ -47,14 +47,14 @@ def test_the_local_runner_bundles_sample_at_the_shorter_period(restored_sampler_
     assert _SEEN_PERIODS == [runtime_tuning.LOCAL_SAMPLING_PERIOD_MS] * 3
 
 
-def test_a_period_below_one_millisecond_is_rejected(restored_sampler_default):
+def test_shorten_rejects_period_below_1ms(restored_sampler_default):
     with pytest.raises(ValueError, match="at least 1 ms"):
         runtime_tuning.shorten_state_sampling(0)
 
     assert statesampler.StateSampler.__init__.__defaults__ == (200,)
 
 
-def test_a_sampler_without_the_argument_is_left_alone(monkeypatch, caplog):
+def test_shorten_leaves_other_sampler_alone(monkeypatch, caplog):
     class OtherSampler:
         def __init__(self, prefix, counter_factory):
             self.prefix = prefix
@@ -75,7 +75,7 @@ class _Node:
         self.other = None
 
 
-def test_objects_alive_at_the_start_are_frozen_until_the_block_ends():
+def test_frozen_block_freezes_live_objects():
     assert gc.get_freeze_count() == 0
 
     with runtime_tuning.start_up_objects_frozen() as frozen:
@@ -85,7 +85,7 @@ def test_objects_alive_at_the_start_are_frozen_until_the_block_ends():
     assert gc.get_freeze_count() == 0
 
 
-def test_cycles_made_inside_the_block_are_collected():
+def test_frozen_block_collects_new_cycles():
     with runtime_tuning.start_up_objects_frozen():
         first, second = _Node(), _Node()
         first.other, second.other = second, first
@@ -97,7 +97,7 @@ def test_cycles_made_inside_the_block_are_collected():
         assert watched() is None
 
 
-def test_cycles_from_before_the_block_are_collected_after_it():
+def test_frozen_block_collects_old_cycles_after():
     first, second = _Node(), _Node()
     first.other, second.other = second, first
     watched = weakref.ref(first)
@@ -105,7 +105,7 @@ def test_cycles_from_before_the_block_are_collected_after_it():
     with runtime_tuning.start_up_objects_frozen():
         del first, second
         gc.collect()
-        assert watched() is not None  # Frozen: the collector does not look at it.
+        assert watched() is not None  # The collector skips frozen objects.
 
     gc.collect()
 
