@@ -125,8 +125,9 @@ def build_extract_graph(records: beam.PCollection, *, connection: KafkaConnectio
         counter_name="findings_written")
 
     dead_letters = extracted[DEAD_LETTERS] | "WriteDeadLetters" >> WriteDeadLetters(
-        NAMESPACE, connection, dead_letter_topic)
-    _ = oversized | "WriteOversizedFindings" >> WriteDeadLetters(NAMESPACE, connection, dead_letter_topic)
+        NAMESPACE, connection, dead_letter_topic, max_message_bytes=max_message_bytes)
+    _ = oversized | "WriteOversizedFindings" >> WriteDeadLetters(NAMESPACE, connection, dead_letter_topic,
+                                                                 max_message_bytes=max_message_bytes)
     return {"findings": extracted["findings"], "dead_letters": dead_letters}
 
 

@@ -99,7 +99,7 @@ def build_publish_graph(pipeline: beam.Pipeline, files: list[ResultFile], *, con
         (read[DEAD_LETTERS], built[DEAD_LETTERS], oversized)
         | "CollectDeadLetters" >> beam.Flatten()
         | "WriteDeadLetters" >> WriteDeadLetters(NAMESPACE, connection, dead_letter_topic or None,
-                                                 dead_letter_path))
+                                                 dead_letter_path, max_message_bytes=max_message_bytes))
     return {"lines": read.lines, "records": built.records, "dead_letters": dead_letters}
 
 

@@ -1,13 +1,15 @@
 """Writing dead letters to Kafka and to files, with a counter per step."""
 
 import logging
+import math
 from typing import Any, Optional
 
 import apache_beam as beam
 import orjson
 from apache_beam.metrics import Metrics
 
-from transforms.kafka_write import KafkaRecord, WriteToKafka
+from transforms.dead_letter_records import decode_raw, encode_raw
+from transforms.kafka_write import DEFAULT_MAX_MESSAGE_BYTES, KafkaRecord, WriteToKafka, record_overhead
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -17,10 +19,47 @@ DEAD_LETTER_HEADERS = (
 )
 
 
-def to_kafka_record(dead_letter: dict) -> KafkaRecord:
-    """Serialize a dead letter as a Kafka record keyed by its id."""
-    return KafkaRecord(key=dead_letter["id"].encode("ascii"), value=orjson.dumps(dead_letter),
-                       headers=DEAD_LETTER_HEADERS, source=dead_letter["source"])
+# Cuts of the raw input tried before a dead letter is left as it is. Each cut drops about the excess, so one
+# or two are usually enough.
+_MAX_CUTS = 8
+
+
+def to_kafka_record(dead_letter: dict, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> KafkaRecord:
+    """Serialize a dead letter as a Kafka record keyed by its id, within `max_message_bytes`.
+
+    When the whole record would be larger, the record carries a shorter
+    prefix of the raw input, with `raw.truncated` set and `raw.size` still the
+    original size. A dead letter that is too large even without raw input is
+    returned as it is, so that the sink rejects it loudly.
+    """
+    key = dead_letter["id"].encode("ascii")
+    value = orjson.dumps(dead_letter)
+    limit = max_message_bytes - record_overhead(DEAD_LETTER_HEADERS) - len(key)
+    if len(value) > limit:
+        value = _value_within(dead_letter, value, limit)
+    return KafkaRecord(key=key, value=value, headers=DEAD_LETTER_HEADERS, source=dead_letter["source"])
+
+
+def _value_within(dead_letter: dict, value: bytes, limit: int) -> bytes:
+    """Return the dead letter serialized with as much of its raw input as fits in `limit` bytes."""
+    raw = dead_letter["raw"]
+    data = decode_raw(raw)
+    prefix_raw = raw
+    prefix_size = len(data)
+    for _ in range(_MAX_CUTS):
+        excess = len(value) - limit
+        if excess <= 0 or prefix_size == 0:
+            break
+        # A byte of input takes from 1 byte (plain text) to 6 (an escaped control character) in the value,
+        # and 4/3 in base64. So the cut is the excess divided by the average over the current prefix.
+        bytes_per_input_byte = max(len(orjson.dumps(prefix_raw["data"])) - 2, 1) / prefix_size
+        prefix_size = max(prefix_size - math.ceil(excess / bytes_per_input_byte) - 4, 0)
+        prefix_raw = encode_raw(data[:prefix_size], size=raw["size"])
+        value = orjson.dumps(dict(dead_letter, raw=prefix_raw))
+    if len(value) > limit:
+        _LOGGER.warning("Dead letter %s is %d bytes with %d bytes of its raw input, over the limit of %d bytes.",
+                        dead_letter["id"], len(value), prefix_size, limit)
+    return value
 
 
 # Each DoFn instance (one per worker thread) logs the first LOG_FIRST_DEAD_LETTERS dead letters of a step at
@@ -87,10 +126,13 @@ class WriteDeadLetters(beam.PTransform):
         connection: Kafka connection settings; needed when `topic` is set.
         topic: The dead-letter topic, or None to skip Kafka.
         path_prefix: A file prefix (local or gs://) for JSONL shards, or None.
+        max_message_bytes: The largest Kafka message. A dead letter that
+            would be larger keeps a shorter prefix of its raw input on the
+            topic (see `to_kafka_record`); the files keep all of it.
     """
 
     def __init__(self, namespace: str, connection=None, topic: Optional[str] = None,
-                 path_prefix: Optional[str] = None):
+                 path_prefix: Optional[str] = None, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES):
         super().__init__()
         if not topic and not path_prefix:
             raise ValueError("Dead letters need a destination: set --dead_letter_topic or --dead_letter_path.")
@@ -98,17 +140,19 @@ class WriteDeadLetters(beam.PTransform):
         self._connection = connection
         self._topic = topic
         self._path_prefix = path_prefix
+        self._max_message_bytes = max_message_bytes
 
     def expand(self, dead_letters):
         counted = dead_letters | "CountDeadLetters" >> beam.ParDo(_CountDeadLettersFn(self._namespace))
 
         if self._topic:
-            # Dead letters carry at most MAX_RAW_BYTES of input, so they fit in a
-            # message; one that still does not fit fails the bundle loudly.
+            # A dead letter too large even without its raw input fails the job loudly.
             undeliverable = (
                 counted
-                | "ToDeadLetterRecords" >> beam.Map(to_kafka_record)
-                | "ProduceDeadLetters" >> WriteToKafka(self._connection, self._topic, namespace=self._namespace,
+                | "ToDeadLetterRecords" >> beam.Map(to_kafka_record, self._max_message_bytes)
+                | "ProduceDeadLetters" >> WriteToKafka(self._connection, self._topic,
+                                                       max_message_bytes=self._max_message_bytes,
+                                                       namespace=self._namespace,
                                                        counter_name="dead_letters_written"))
             _ = undeliverable | "FailOnUndeliverable" >> beam.Map(_raise_undeliverable)
 

@@ -105,8 +105,8 @@ def test_line_size_limit_boundary(broker, topics, tmp_path):
         "--dead_letter_topic", dead_letter_topic, "--max_message_bytes", str(MAX_MESSAGE_BYTES)])
     events = {json.loads(m.value)["data"]["source"]["line"]: m
               for m in read_topic(broker.bootstrap_servers, event_topic, expected=3, idle_seconds=1)}
-    dead_letters = {json.loads(m.value)["source"]["line"]: json.loads(m.value)
-                    for m in read_topic(broker.bootstrap_servers, dead_letter_topic, expected=2, idle_seconds=1)}
+    dead_letter_messages = read_topic(broker.bootstrap_servers, dead_letter_topic, expected=2, idle_seconds=1)
+    dead_letters = {json.loads(m.value)["source"]["line"]: json.loads(m.value) for m in dead_letter_messages}
 
     assert largest == largest_event_line(path, 3)
     assert summary == {"lines_read": 5, "published": 3, "dead_letters": 2, "skipped": 0, "balanced": True}
@@ -117,7 +117,11 @@ def test_line_size_limit_boundary(broker, topics, tmp_path):
     assert sorted(dead_letters) == [4, 5]
     assert dead_letters[4]["error_type"] == "MessageTooLarge"
     assert dead_letters[4]["step"] == "wrap_event"
-    assert decode_raw(dead_letters[4]["raw"]) == lines[3]
+    # The dead letter must fit in a message too, so it keeps the start of the line and its size.
+    assert lines[3].startswith(decode_raw(dead_letters[4]["raw"]))
+    assert dead_letters[4]["raw"]["size"] == len(lines[3])
     assert f"The message is {MAX_MESSAGE_BYTES + 1} bytes" in dead_letters[4]["reason"]
     assert dead_letters[5]["error_type"] == "LineTooLong"
     assert dead_letters[5]["raw"]["size"] == MAX_MESSAGE_BYTES + 1
+    for message in dead_letter_messages:
+        assert len(message.value) <= MAX_MESSAGE_BYTES
