@@ -157,7 +157,9 @@ def match_result_files(patterns: list[str], generation: Optional[str] = None) ->
 
     Args:
         patterns: Local globs or `gs://bucket/glob` URIs. Several patterns can
-            be given, for example one per day of a backfill.
+            be given, for example one per day of a backfill. A pattern that
+            matches nothing as a glob is tried as a plain name, so a file
+            named `odd[1].jsonl` is found without escaping.
         generation: Read this object generation instead of the live one. Only
             valid when the patterns match exactly one file.
 
@@ -171,9 +173,13 @@ def match_result_files(patterns: list[str], generation: Optional[str] = None) ->
     """
     found: dict[str, ResultFile] = {}
     for pattern in patterns:
-        matched = _match_gcs(pattern) if pattern.startswith(GCS_SCHEME) else _match_local(pattern)
+        is_gcs = pattern.startswith(GCS_SCHEME)
+        matched = _match_gcs(pattern) if is_gcs else _match_local(pattern)
+        if not matched and _GLOB_CHARACTERS.search(pattern):
+            # A name with [...] in it is also a glob, and as a glob it does not match itself.
+            matched = _exact_gcs_object(pattern) if is_gcs else _match_local(glob.escape(pattern))
         if not matched:
-            raise FileNotFoundError(f"No file matches --input {pattern!r}.")
+            raise FileNotFoundError(_no_match_message(pattern, is_gcs))
         for result_file in matched:
             found[result_file.uri] = result_file
 
@@ -184,6 +190,14 @@ def match_result_files(patterns: list[str], generation: Optional[str] = None) ->
         raise ValueError(
             f"--source_generation applies to one file, but the input matches {len(files)} files.")
     return [_pin_generation(files[0], str(generation))]
+
+
+def _no_match_message(pattern: str, is_gcs: bool) -> str:
+    if not is_gcs and os.path.isdir(os.path.expanduser(pattern)):
+        folder = pattern.rstrip("/")
+        return (f"--input {pattern!r} is a folder; give a file or a glob of files, for example "
+                f"'{folder}/**/predictions.jsonl'.")
+    return f"No file matches --input {pattern!r}."
 
 
 def _match_local(pattern: str) -> list[ResultFile]:
@@ -198,6 +212,15 @@ def _match_local(pattern: str) -> list[ResultFile]:
         files.append(ResultFile(uri=path, bucket="", object_name=path,
                                 generation=str(stat.st_mtime_ns // 1000), size=stat.st_size))
     return files
+
+
+def _exact_gcs_object(uri: str) -> list[ResultFile]:
+    bucket_name, object_name = split_gcs_uri(uri)
+    blob = storage_client().bucket(bucket_name).get_blob(object_name)
+    if blob is None:
+        return []
+    return [ResultFile(uri=uri, bucket=bucket_name, object_name=object_name, generation=str(blob.generation),
+                       size=int(blob.size or 0))]
 
 
 def _match_gcs(pattern: str) -> list[ResultFile]:

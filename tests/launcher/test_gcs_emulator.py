@@ -58,3 +58,14 @@ def test_publish_reader_replaced_generation_missing(gcs_emulator, bucket, emulat
     gcs_emulator.upload(bucket, RESULT_NAME, b"new\n")
     with pytest.raises(FileNotFoundError):
         result_files.match_result_files([f"gs://{bucket}/{RESULT_NAME}"], first["generation"])
+
+
+def test_publish_reader_finds_name_like_glob(gcs_emulator, bucket, emulator_client):
+    name = "results/2026/11/30/prediction-model-[1]/predictions.jsonl"
+    resource = gcs_emulator.upload(bucket, name, b"line\n")
+
+    [found] = result_files.match_result_files([f"gs://{bucket}/{name}"], resource["generation"])
+
+    assert found.object_name == name
+    assert found.generation == resource["generation"]
+    assert b"".join(result_files.iter_byte_range(found, 0, found.size)) == b"line\n"
