@@ -46,6 +46,10 @@ DEFAULT_DEAD_LETTER_TOPIC = "batch-job-results-dlq"
 # A block size that no file reaches, so each file is one block.
 WHOLE_FILE_BLOCK_SIZE = 1 << 62
 
+# Each block is one element and one pass over its bytes to count lines, so tiny blocks only cost time and
+# memory: 1-byte blocks of the 2.8 MB sample file took 3 GB of RSS.
+MIN_BLOCK_SIZE = 64 << 10
+
 
 class PublishResultsOptions(PipelineOptions):
     """Options of the publish job; each is also a Flex Template parameter.
@@ -136,8 +140,9 @@ def run(argv: Optional[list[str]] = None) -> dict:
 
     if not publish.input:
         raise ValueError("--input is missing: give a result file path or glob, local or gs://.")
-    if publish.block_size_bytes is not None and publish.block_size_bytes < 1:
-        raise ValueError(f"--block_size_bytes must be a positive number of bytes, not {publish.block_size_bytes}.")
+    if publish.block_size_bytes is not None and publish.block_size_bytes < MIN_BLOCK_SIZE:
+        raise ValueError(f"--block_size_bytes must be at least {MIN_BLOCK_SIZE} bytes (64 KiB), "
+                         f"not {publish.block_size_bytes}.")
     if publish.source_generation is not None and not str(publish.source_generation).isdigit():
         raise ValueError(f"--source_generation must be a decimal object generation, not {publish.source_generation!r}.")
     files = match_result_files(publish.input, publish.source_generation)

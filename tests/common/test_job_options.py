@@ -56,12 +56,13 @@ def test_message_max_bytes_in_kafka_config_rejected():
     assert "--max_message_bytes" in str(raised.value)
 
 
-@pytest.mark.parametrize("value", ["0", "-5"])
-def test_block_size_not_positive_rejected(value):
+@pytest.mark.parametrize("value", ["0", "-5", "1", "65535"])
+def test_block_size_below_minimum_rejected(value):
     with pytest.raises(ValueError) as raised:
         publish_results.run(["--input", "predictions.jsonl", "--block_size_bytes", value])
 
-    assert "--block_size_bytes must be a positive number" in str(raised.value)
+    assert "--block_size_bytes must be at least 65536 bytes" in str(raised.value)
+    assert f"not {value}" in str(raised.value)
 
 
 def test_check_kafka_unreachable_broker():
