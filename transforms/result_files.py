@@ -109,17 +109,29 @@ def split_gcs_uri(uri: str) -> tuple[str, str]:
 
 
 def glob_to_regex(pattern: str) -> re.Pattern:
-    """Translate a glob into a regex with the usual path semantics.
+    """Translate a glob into a regex that matches names as Python's `glob.glob(recursive=True)` matches paths.
 
-    `*` and `?` do not cross `/`, `**` does, and `[...]` is a character class.
+    `*` and `?` do not cross `/`, and `[...]` is a character class (`[!...]`
+    negated). `**` as a whole path segment matches any number of folders,
+    none included, so `a/**/b` also matches `a/b`. Elsewhere `**` is the same
+    as `*`. Unlike `glob.glob`, names that start with a dot are matched too.
     """
     parts = []
     index = 0
     while index < len(pattern):
         char = pattern[index]
         if pattern.startswith("**", index):
-            parts.append(".*")
-            index += 2
+            after = index + 2
+            at_segment_start = index == 0 or pattern[index - 1] == "/"
+            if at_segment_start and after < len(pattern) and pattern[after] == "/":
+                parts.append("(?:.*/)?")  # "**/" matches any folders, or none.
+                index = after + 1
+            elif at_segment_start and after == len(pattern):
+                parts.append(".*")  # A final "**" matches everything below.
+                index = after
+            else:
+                parts.append("[^/]*")
+                index = after
             continue
         if char == "*":
             parts.append("[^/]*")
@@ -130,12 +142,22 @@ def glob_to_regex(pattern: str) -> re.Pattern:
             if end == -1:
                 parts.append(re.escape(char))
             else:
-                parts.append("[" + pattern[index + 1:end].replace("\\", "\\\\") + "]")
+                parts.append(_character_class(pattern[index + 1:end]))
                 index = end
         else:
             parts.append(re.escape(char))
         index += 1
     return re.compile("".join(parts) + r"\Z")
+
+
+def _character_class(body: str) -> str:
+    """Translate the inside of a glob's `[...]` into a regex class, as `fnmatch` does."""
+    body = body.replace("\\", "\\\\")
+    if body.startswith("!"):
+        body = "^" + body[1:]
+    elif body.startswith("^"):
+        body = "\\" + body
+    return "[" + body + "]"
 
 
 @functools.cache

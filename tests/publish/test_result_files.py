@@ -1,8 +1,11 @@
-"""Tests of `match_result_files` on local paths: globs, names that look like globs, and folders."""
+"""Tests of `match_result_files` on local paths and of the glob translation for Cloud Storage names."""
+
+import glob
+import os
 
 import pytest
 
-from transforms.result_files import match_result_files
+from transforms.result_files import glob_to_regex, match_result_files
 
 
 def test_glob_matches_files(tmp_path):
@@ -44,3 +47,23 @@ def test_folder_named_in_error(tmp_path):
 def test_missing_file_rejected(tmp_path):
     with pytest.raises(FileNotFoundError, match="No file matches --input"):
         match_result_files([str(tmp_path / "missing[1].jsonl")])
+
+
+# Files of a small tree, and globs whose Cloud Storage matches must equal the local ones.
+TREE = ["a.jsonl", "b.txt", "z1.jsonl", "z!.jsonl", "x/a.jsonl", "x/y/a.jsonl", "x/y/b.jsonl", "xa/a.jsonl"]
+TREE_GLOBS = ["*.jsonl", "**.jsonl", "**/*.jsonl", "**/a.jsonl", "**", "x/**", "x/**/*.jsonl", "x/**/b.jsonl",
+              "x*/a.jsonl", "x/*/a.jsonl", "?.jsonl", "z[!1].jsonl", "z[1!].jsonl", "z[0-9].jsonl", "x**/a.jsonl"]
+
+
+@pytest.mark.parametrize("pattern", TREE_GLOBS)
+def test_gcs_glob_matches_like_local(tmp_path, pattern):
+    for name in TREE:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"{}\n")
+    local = {os.path.relpath(path, tmp_path) for path in glob.glob(str(tmp_path / pattern), recursive=True)
+             if os.path.isfile(path)}
+
+    regex = glob_to_regex(pattern)
+
+    assert {name for name in TREE if regex.match(name)} == local
