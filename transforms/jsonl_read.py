@@ -352,9 +352,10 @@ class ReadBlockLinesFn(beam.DoFn):
             # The rest of a damaged gzip file counts as one unreadable line.
             lines_read += 1
             _LOGGER.error("Failed to decompress %s after line %d: %s", result_file.uri, last_number, error)
+            where = f"after line {last_number}" if last_number else "from the start of the file"
             yield beam.pvalue.TaggedOutput(DEAD_LETTERS, make_dead_letter(
                 pipeline=self._namespace, step="read_lines",
-                reason=f"The gzip data after line {last_number} cannot be decompressed: {error}.",
+                reason=f"The gzip data {where} cannot be decompressed: {str(error).rstrip('.')}.",
                 error_type=type(error).__name__, source=source_of(result_file, last_number + 1), raw=b""))
         finally:
             self._lines_read.inc(lines_read)

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from transforms.dead_letter_records import DEAD_LETTERS, MAX_RAW_BYTES
-from transforms.jsonl_read import ReadResultLines, iter_lines, plan_blocks
+from transforms.jsonl_read import ReadBlockLinesFn, ReadResultLines, iter_lines, plan_blocks
 from transforms.result_files import GUNZIP_OUTPUT_BYTES, iter_byte_range, iter_gunzipped, match_result_files
 
 
@@ -119,6 +119,35 @@ def test_truncated_gzip_becomes_dead_letter(tmp_path):
 
     with read_with_blocks(path, block_size=1 << 20) as (lines, dead_letter_lines):
         assert_that(dead_letter_lines | beam.combiners.Count.Globally(), equal_to([1]))
+
+
+def gzip_dead_letter_reasons(path) -> list:
+    [result_file] = match_result_files([str(path)])
+    read = ReadBlockLinesFn(max_line_bytes=1 << 20)
+    read.setup()
+    outputs = read.process(plan_blocks(result_file)[0], {})
+    return [output.value["reason"] for output in outputs if isinstance(output, beam.pvalue.TaggedOutput)]
+
+
+def test_damaged_gzip_reason_names_line(tmp_path):
+    path = tmp_path / "predictions.jsonl.gz"
+    compressed = gzip.compress(b'{"a": 1}\n' + b'{"b": 2}\n' * 2000)
+    path.write_bytes(compressed[:len(compressed) // 2])
+
+    [reason] = gzip_dead_letter_reasons(path)
+
+    assert reason.startswith("The gzip data after line ")
+    assert not reason.endswith("..")
+
+
+def test_not_gzip_reason_names_start(tmp_path):
+    path = tmp_path / "predictions.jsonl.gz"
+    path.write_bytes(b'{"a": 1}\n')
+
+    [reason] = gzip_dead_letter_reasons(path)
+
+    assert reason.startswith("The gzip data from the start of the file cannot be decompressed: ")
+    assert not reason.endswith("..")
 
 
 def test_too_long_line_becomes_dead_letter(tmp_path):
