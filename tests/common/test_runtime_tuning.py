@@ -24,7 +24,9 @@ class _RecordSamplingPeriodFn(beam.DoFn):
 
 @pytest.fixture
 def restored_sampler_default():
+    """Start from Beam's own period, which a job run earlier in this process may have shortened."""
     defaults = statesampler.StateSampler.__init__.__defaults__
+    statesampler.StateSampler.__init__.__defaults__ = (statesampler.DEFAULT_SAMPLING_PERIOD_MS,)
     yield
     statesampler.StateSampler.__init__.__defaults__ = defaults
 
