@@ -175,7 +175,7 @@ def _local_runner_settings(options: PipelineOptions) -> None:
         standard.runner = "FnApiRunner"
     if not is_local_runner(options):
         return
-    # Every bundle ends with a wait for the state sampler; the read ends a bundle every 20,000 records.
+    # Every bundle ends with a wait for the state sampler, and the read ends a bundle every 20,000 records.
     shorten_state_sampling()
     direct = options.view_as(DirectOptions)
     if direct.direct_num_workers not in (None, 1):

@@ -21,7 +21,8 @@ Garbage collection. After the imports the collector tracks about 150,000
 objects that live until the process exits: modules, Beam's protos, the
 pipeline graph. Python's full collection walks all of them. In two publish
 runs, the one full collection during the pipeline took 60 and 75 ms
-(measured with `gc.callbacks`), at the end of the main bundle. `start_up_objects_frozen` keeps them out of the collector's view.
+(measured with `gc.callbacks`), at the end of the main bundle.
+`start_up_objects_frozen` keeps these objects out of the collector's view.
 """
 
 import contextlib

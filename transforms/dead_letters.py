@@ -19,8 +19,8 @@ DEAD_LETTER_HEADERS = (
 )
 
 
-# Cuts of the raw input tried before a dead letter is left as it is. Each cut drops about the excess, so one
-# or two are usually enough.
+# Cuts of the raw input tried before a dead letter is left as it is. Each cut aims at the excess, so a later
+# cut only corrects an estimate that fell short.
 _MAX_CUTS = 8
 
 
@@ -51,7 +51,8 @@ def _value_within(dead_letter: dict, value: bytes, limit: int) -> bytes:
         if excess <= 0 or prefix_size == 0:
             break
         # A byte of input takes from 1 byte (plain text) to 6 (an escaped control character) in the value,
-        # and 4/3 in base64. So the cut is the excess divided by the average over the current prefix.
+        # and 4/3 in base64. So the cut is the excess divided by the average over the current prefix, plus
+        # 4 bytes for base64 padding and a UTF-8 character split by the cut.
         bytes_per_input_byte = max(len(orjson.dumps(prefix_raw["data"])) - 2, 1) / prefix_size
         prefix_size = max(prefix_size - math.ceil(excess / bytes_per_input_byte) - 4, 0)
         prefix_raw = encode_raw(data[:prefix_size], size=raw["size"])

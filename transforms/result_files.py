@@ -239,10 +239,12 @@ def _match_local(pattern: str) -> list[ResultFile]:
 def _exact_gcs_object(uri: str) -> list[ResultFile]:
     bucket_name, object_name = split_gcs_uri(uri)
     blob = storage_client().bucket(bucket_name).get_blob(object_name)
-    if blob is None:
-        return []
-    return [ResultFile(uri=uri, bucket=bucket_name, object_name=object_name, generation=str(blob.generation),
-                       size=int(blob.size or 0))]
+    return [] if blob is None else [_gcs_result_file(bucket_name, blob)]
+
+
+def _gcs_result_file(bucket_name: str, blob) -> ResultFile:
+    return ResultFile(uri=f"{GCS_SCHEME}{bucket_name}/{blob.name}", bucket=bucket_name, object_name=blob.name,
+                      generation=str(blob.generation), size=int(blob.size or 0))
 
 
 def _match_gcs(pattern: str) -> list[ResultFile]:
@@ -255,9 +257,7 @@ def _match_gcs(pattern: str) -> list[ResultFile]:
     for blob in storage_client().list_blobs(bucket_name, prefix=prefix):
         if not regex.match(blob.name) or blob.name.endswith("/"):
             continue
-        files.append(ResultFile(uri=f"{GCS_SCHEME}{bucket_name}/{blob.name}", bucket=bucket_name,
-                                object_name=blob.name, generation=str(blob.generation),
-                                size=int(blob.size or 0)))
+        files.append(_gcs_result_file(bucket_name, blob))
     return files
 
 
